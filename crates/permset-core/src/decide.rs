@@ -1,0 +1,328 @@
+//! Decisions on a compiled snapshot: `check` (rules 1–6 and 10 of
+//! DESIGN.md §2), field levels (rule 7), lookup blanking (rule 8), list
+//! visibility (rule 9) and the view predicate the store turns into SQL.
+//!
+//! Every function here is total: unknown users, permissions, objects or
+//! fields are denied, never errors.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::condition::{CmpOp, Expr, Operand, UserContext};
+use crate::model::{FieldLevel, FieldType, UserKind};
+use crate::snapshot::{CompiledAccess, CompiledLimit, CompiledUser, PermId, RoleIdx, Snapshot};
+use crate::Record;
+
+/// The answer to a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// Allowed or denied.
+    pub allowed: bool,
+    /// Allowed only for some records: a module-level question answered by a limited grant (rule 5).
+    pub limited: bool,
+}
+
+impl Decision {
+    pub(crate) const DENY: Decision = Decision { allowed: false, limited: false };
+    pub(crate) const ALLOW: Decision = Decision { allowed: true, limited: false };
+}
+
+/// One question: may `user` do `permission`, on `record` if given, at `now`?
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// User key.
+    pub user: &'a str,
+    /// Permission name (`customers_update`; `edit`/`add` aliases accepted).
+    pub permission: &'a str,
+    /// The record acted on; for `update`, its new state.
+    pub record: Option<&'a Record>,
+    /// For `update`: the record before the change (defaults to `record`).
+    pub before: Option<&'a Record>,
+    /// When the decision is made (assignments expire against it).
+    pub now: DateTime<Utc>,
+}
+
+impl<'a> Request<'a> {
+    /// A module-level request (no record).
+    pub fn new(user: &'a str, permission: &'a str, now: DateTime<Utc>) -> Self {
+        Request { user, permission, record: None, before: None, now }
+    }
+
+    /// The same request about a record.
+    pub fn on(mut self, record: &'a Record) -> Self {
+        self.record = Some(record);
+        self
+    }
+}
+
+/// What the acting user looks like to conditions.
+pub(crate) fn user_context(user: &CompiledUser) -> UserContext<'_> {
+    UserContext { id: &user.key, teams: &user.teams, attributes: &user.attributes }
+}
+
+impl Snapshot {
+    /// Decides a request (rules 1–6, 10). Total: anything unknown is a deny.
+    pub fn check(&self, request: &Request<'_>) -> Decision {
+        let Some(user) = self.user(request.user) else { return Decision::DENY };
+        let Some(&perm) = self.perm_ids.get(request.permission) else { return Decision::DENY };
+        self.check_resolved(user, perm, request.record, request.before, request.now)
+    }
+
+    pub(crate) fn check_resolved(
+        &self,
+        user: &CompiledUser,
+        perm: PermId,
+        record: Option<&Record>,
+        before: Option<&Record>,
+        now: DateTime<Utc>,
+    ) -> Decision {
+        if user.account_owner {
+            return Decision::ALLOW;
+        }
+        let Some(info) = self.perm(perm) else { return Decision::DENY };
+        self.with_roles(user, now, |roles| {
+            let record = record.filter(|_| info.is_object);
+            let ctx = user_context(user);
+            let Some(record) = record else {
+                let decision = self.module_level(roles, perm);
+                return match info.needs_view {
+                    Some(view) if decision.allowed => {
+                        let v = self.module_level(roles, view);
+                        Decision { allowed: v.allowed, limited: decision.limited || v.limited }
+                    }
+                    _ => decision,
+                };
+            };
+            // Rule 6: update holds before and after; the existing record must be viewable.
+            let existing = if info.action == "update" { before.unwrap_or(record) } else { record };
+            let mut allowed = self.record_level(roles, perm, user, &ctx, record);
+            if allowed && info.action == "update" && before.is_some() {
+                allowed = self.record_level(roles, perm, user, &ctx, existing);
+            }
+            if allowed {
+                if let Some(view) = info.needs_view {
+                    allowed = self.record_level(roles, view, user, &ctx, existing);
+                }
+            }
+            Decision { allowed, limited: false }
+        })
+    }
+
+    fn module_level(&self, roles: &[RoleIdx], perm: PermId) -> Decision {
+        let mut limited = false;
+        for &r in roles {
+            match self.role_at(r).and_then(|role| role.table.get(perm as usize)) {
+                Some(CompiledAccess::All) => return Decision::ALLOW,
+                Some(CompiledAccess::Limited(_)) => limited = true,
+                _ => {}
+            }
+        }
+        Decision { allowed: limited, limited }
+    }
+
+    fn record_level(
+        &self,
+        roles: &[RoleIdx],
+        perm: PermId,
+        user: &CompiledUser,
+        ctx: &UserContext<'_>,
+        record: &Record,
+    ) -> bool {
+        roles.iter().any(|&r| match self.role_at(r).and_then(|role| role.table.get(perm as usize)) {
+            Some(CompiledAccess::All) => true,
+            Some(CompiledAccess::Limited(limits)) => {
+                limits.iter().any(|(limit, _)| self.limit_matches(limit, perm, user, ctx, record))
+            }
+            _ => false,
+        })
+    }
+
+    /// Rule 5 for one limit.
+    pub(crate) fn limit_matches(
+        &self,
+        limit: &CompiledLimit,
+        perm: PermId,
+        user: &CompiledUser,
+        ctx: &UserContext<'_>,
+        record: &Record,
+    ) -> bool {
+        let object = || self.perm(perm).and_then(|p| self.object(&p.module));
+        let field_is = |field: &Option<String>, wanted: &str| {
+            field.as_deref().and_then(|f| record.get(f)).and_then(|v| v.as_str()) == Some(wanted)
+        };
+        match limit {
+            CompiledLimit::Condition(expr) => expr.eval(record, ctx),
+            CompiledLimit::Own => object().is_some_and(|o| field_is(&o.def.owner_field, &user.key)),
+            CompiledLimit::Team => object().is_some_and(|o| {
+                let team = o.def.team_field.as_deref().and_then(|f| record.get(f)).and_then(|v| v.as_str());
+                team.is_some_and(|t| user.teams.binary_search_by(|x| x.as_str().cmp(t)).is_ok())
+                    || field_is(&o.def.owner_field, &user.key)
+            }),
+        }
+    }
+
+    /// Rule 7: the user's access to one field of an object.
+    pub fn field_level(&self, user: &str, object: &str, field: &str, now: DateTime<Utc>) -> FieldLevel {
+        let Some(user) = self.user(user) else { return FieldLevel::None };
+        let known = self.object(object).is_some_and(|o| o.def.fields.contains_key(field) || field == "id");
+        if !known {
+            return FieldLevel::None;
+        }
+        if user.account_owner {
+            return FieldLevel::Edit;
+        }
+        self.with_roles(user, now, |roles| {
+            roles
+                .iter()
+                .filter_map(|&r| self.role_at(r))
+                .map(|role| self.role_field_level(role, object, field))
+                .max()
+                .unwrap_or(FieldLevel::None)
+        })
+    }
+
+    /// Rule 7 for every field of an object (plus `id`, readable whenever the object is).
+    pub fn field_levels(&self, user: &str, object: &str, now: DateTime<Utc>) -> Vec<(String, FieldLevel)> {
+        let Some(def) = self.object(object) else { return Vec::new() };
+        let mut out: Vec<(String, FieldLevel)> =
+            def.def.fields.keys().map(|f| (f.clone(), self.field_level(user, object, f, now))).collect();
+        let id_level = if self.check(&Request::new(user, &format!("{object}_view"), now)).allowed {
+            FieldLevel::Read
+        } else {
+            FieldLevel::None
+        };
+        out.push(("id".to_owned(), id_level));
+        out
+    }
+
+    /// Rule 9: whether the user may list and search the object's records at all.
+    pub fn may_list(&self, user: &str, object: &str, now: DateTime<Utc>) -> bool {
+        let Some(u) = self.user(user) else { return false };
+        if self.object(object).is_none() {
+            return false;
+        }
+        if self.list_is_open(object) || u.account_owner {
+            return true;
+        }
+        let admin = ["administrator", "account_owner"].map(|k| self.role_ids.get(k).copied());
+        self.with_roles(u, now, |roles| roles.iter().any(|r| admin.contains(&Some(*r))))
+    }
+
+    /// The records of `object` the user may view, as an expression over record
+    /// fields only (the user's values substituted). The store translates it to
+    /// SQL; [`Expr::matches`] evaluates it with exactly `check`'s semantics.
+    pub fn view_predicate(&self, user: &str, object: &str, now: DateTime<Utc>) -> Expr {
+        let (Some(u), Some(info)) = (self.user(user), self.object(object)) else { return Expr::Const(false) };
+        if u.account_owner {
+            return Expr::Const(true);
+        }
+        let ctx = user_context(u);
+        let owner = info.def.owner_field.as_ref().map(|f| {
+            let field = Operand::Field { name: f.clone(), ty: FieldType::User };
+            Expr::Compare { left: field, op: CmpOp::Eq, right: Operand::Value(u.key.clone().into()) }
+        });
+        self.with_roles(u, now, |roles| {
+            let mut any = Vec::new();
+            for &r in roles {
+                match self.role_at(r).and_then(|role| role.table.get(info.view as usize)) {
+                    Some(CompiledAccess::All) => return Expr::Const(true),
+                    Some(CompiledAccess::Limited(limits)) => {
+                        for (limit, _) in limits.iter() {
+                            match limit {
+                                CompiledLimit::Own => any.extend(owner.clone()),
+                                CompiledLimit::Team => {
+                                    if let Some(team_field) = &info.def.team_field {
+                                        let teams = u.teams.iter().map(|t| t.clone().into()).collect();
+                                        any.push(Expr::Compare {
+                                            left: Operand::Field { name: team_field.clone(), ty: FieldType::Team },
+                                            op: CmpOp::In,
+                                            right: Operand::Value(serde_json::Value::Array(teams)),
+                                        });
+                                    }
+                                    any.extend(owner.clone());
+                                }
+                                CompiledLimit::Condition(expr) => any.push(expr.bind(&ctx)),
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            any.dedup();
+            match any.len() {
+                0 => Expr::Const(false),
+                1 => any.pop().unwrap_or(Expr::Const(false)),
+                _ => Expr::Or(any),
+            }
+        })
+    }
+
+    /// Rules 7 and 8 applied to a record read by `user`: fields below `read`
+    /// are removed, and lookups whose target the user cannot view are blanked
+    /// (`null`). `target` fetches a lookup's target record by object and id.
+    pub fn redact<'r>(
+        &self,
+        user: &str,
+        object: &str,
+        record: &Record,
+        now: DateTime<Utc>,
+        target: &dyn Fn(&str, &str) -> Option<&'r Record>,
+    ) -> Record {
+        let Some(info) = self.object(object) else { return Record::new() };
+        let mut out = Record::new();
+        for (name, value) in record {
+            if self.field_level(user, object, name, now) == FieldLevel::None {
+                continue;
+            }
+            let lookup = info.def.fields.get(name).and_then(|f| match &f.ty {
+                FieldType::Lookup(target) => Some(target.as_str()),
+                _ => None,
+            });
+            let value = match (lookup, value.as_str()) {
+                (Some(target_object), Some(id)) => {
+                    let viewable = target(target_object, id).is_some_and(|t| {
+                        let permission = format!("{target_object}_view");
+                        self.check(&Request::new(user, &permission, now).on(t)).allowed
+                    });
+                    if viewable {
+                        value.clone()
+                    } else {
+                        serde_json::Value::Null
+                    }
+                }
+                _ => value.clone(),
+            };
+            out.insert(name.clone(), value);
+        }
+        out
+    }
+
+    /// Rule 7 for a write: the first touched field the user may not edit, if any.
+    pub fn first_unwritable_field<'f>(
+        &self,
+        user: &str,
+        object: &str,
+        fields: impl IntoIterator<Item = &'f str>,
+        now: DateTime<Utc>,
+    ) -> Option<&'f str> {
+        fields.into_iter().find(|f| *f != "id" && self.field_level(user, object, f, now) < FieldLevel::Edit)
+    }
+
+    /// The kind of a user, if it exists.
+    pub fn user_kind(&self, user: &str) -> Option<UserKind> {
+        self.user(user).map(|u| u.kind)
+    }
+
+    /// Whether the user is an account owner.
+    pub fn is_account_owner(&self, user: &str) -> bool {
+        self.user(user).is_some_and(|u| u.account_owner)
+    }
+
+    /// The keys of the roles in force for a user at `now`.
+    pub fn roles_of(&self, user: &str, now: DateTime<Utc>) -> Vec<&str> {
+        let Some(u) = self.user(user) else { return Vec::new() };
+        self.with_roles(u, now, |roles| {
+            roles.iter().filter_map(|&r| self.role_at(r)).map(|r| r.key.as_str()).collect()
+        })
+    }
+}

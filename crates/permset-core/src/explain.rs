@@ -1,0 +1,465 @@
+//! Explain (DESIGN.md §4): the path of an allow — which role, assigned how,
+//! which grant and which limit matched — and for a deny the near misses in
+//! the order of the troubleshooting checklist: no such role assigned,
+//! assignment in another workspace, expired, team roles ignored for lack of
+//! `teams_view`, condition false with the record's values, misspelt permission.
+//!
+//! Explain is off the hot path: it re-walks the assignments instead of using
+//! the precomputed role sets, and it re-derives the decision from its own walk
+//! only for the path; the decision itself always comes from [`Snapshot::check`].
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::decide::{user_context, Decision, Request};
+use crate::snapshot::{CompiledAccess, CompiledLimit, CompiledUser, PermId, RoleIdx, Snapshot, Via};
+use crate::suggest::nearest;
+use crate::Record;
+
+/// How a role reaches a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Assigned {
+    /// Assigned to the user.
+    Directly,
+    /// Assigned to a team the user belongs to.
+    ViaTeam {
+        /// The team key.
+        team: String,
+    },
+}
+
+impl fmt::Display for Assigned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Assigned::Directly => f.write_str("directly"),
+            Assigned::ViaTeam { team } => write!(f, "via team `{team}`"),
+        }
+    }
+}
+
+/// One requirement of an allow and what satisfied it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// The permission required (the request's, or `view` under it per rule 6).
+    pub permission: String,
+    /// Which state of the record: `record`, `before`, or `module` when no record was given.
+    pub on: &'static str,
+    /// The role whose grant matched; `None` for an account owner.
+    pub role: Option<String>,
+    /// How the role is assigned.
+    pub assigned: Option<Assigned>,
+    /// The grant's access as written (`all`, `own`, `rule:premium`, …).
+    pub access: String,
+    /// For a limited grant, why it matched.
+    pub matched: Option<String>,
+}
+
+/// A reason the user came close to being allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NearMiss {
+    /// No role granting the permission is assigned; these roles would.
+    NotAssigned {
+        /// Roles of the workspace granting it.
+        roles: Vec<String>,
+    },
+    /// The user holds a granting role, but in another workspace.
+    OtherWorkspace {
+        /// That workspace.
+        workspace: String,
+        /// The role there.
+        role: String,
+    },
+    /// A granting role's assignment has expired.
+    Expired {
+        /// The role.
+        role: String,
+        /// How it was assigned.
+        assigned: Assigned,
+        /// When it stopped counting.
+        expired_at: DateTime<Utc>,
+    },
+    /// A team role grants it, but team roles are ignored without `teams_view`.
+    TeamRolesIgnored {
+        /// The role.
+        role: String,
+        /// The team.
+        team: String,
+    },
+    /// A limited grant did not match the record.
+    ConditionFalse {
+        /// The role.
+        role: String,
+        /// The permission whose grant did not match.
+        permission: String,
+        /// Which state: `record` or `before`.
+        on: &'static str,
+        /// The limit as written.
+        limit: String,
+        /// The record's values that made it false.
+        values: String,
+    },
+    /// The role's kind does not fit the user's kind (rule 10).
+    WrongKind {
+        /// The role.
+        role: String,
+    },
+    /// The permission does not exist.
+    UnknownPermission {
+        /// The nearest valid name.
+        suggestion: Option<String>,
+    },
+    /// The user does not exist in this workspace.
+    UnknownUser {
+        /// The nearest user key.
+        suggestion: Option<String>,
+    },
+}
+
+impl fmt::Display for NearMiss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let suggest = |s: &Option<String>| s.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+        match self {
+            NearMiss::NotAssigned { roles } if roles.is_empty() => f.write_str("no role of this workspace grants it"),
+            NearMiss::NotAssigned { roles } => {
+                let list: Vec<String> = roles.iter().map(|r| format!("`{r}`")).collect();
+                write!(f, "no role granting it is assigned; roles that grant it: {}", list.join(", "))
+            }
+            NearMiss::OtherWorkspace { workspace, role } => {
+                write!(f, "role `{role}` grants it, but in workspace `{workspace}`")
+            }
+            NearMiss::Expired { role, assigned, expired_at } => {
+                write!(f, "role `{role}` ({assigned}) grants it, but the assignment expired at {}", expired_at.to_rfc3339())
+            }
+            NearMiss::TeamRolesIgnored { role, team } => write!(
+                f,
+                "role `{role}` grants it via team `{team}`, but team roles are ignored without `teams_view` on a directly assigned role"
+            ),
+            NearMiss::ConditionFalse { role, permission, on, limit, values } => {
+                write!(f, "role `{role}` grants `{permission}` only for `{limit}`, false for the {on}: {values}")
+            }
+            NearMiss::WrongKind { role } => write!(f, "role `{role}` is of the other kind of user and counts for nothing"),
+            NearMiss::UnknownPermission { suggestion } => write!(f, "unknown permission{}", suggest(suggestion)),
+            NearMiss::UnknownUser { suggestion } => write!(f, "unknown user{}", suggest(suggestion)),
+        }
+    }
+}
+
+/// A decision with its reasons.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Explanation {
+    /// The decision, exactly as [`Snapshot::check`] gives it.
+    pub decision: Decision,
+    /// The user asked about.
+    pub user: String,
+    /// The permission asked about.
+    pub permission: String,
+    /// The workspace revision.
+    pub revision: u64,
+    /// For an allow: each requirement and what met it.
+    pub path: Vec<Step>,
+    /// For a deny: near misses, most likely cause first.
+    pub near_misses: Vec<NearMiss>,
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verdict = if self.decision.allowed { "allow" } else { "deny" };
+        let limited = if self.decision.limited { " (limited: only some records)" } else { "" };
+        writeln!(f, "{verdict}{limited}: `{}` for `{}` at revision {}", self.permission, self.user, self.revision)?;
+        for step in &self.path {
+            match (&step.role, &step.assigned) {
+                (Some(role), Some(assigned)) => write!(
+                    f,
+                    "  `{}` on the {}: role `{role}` ({assigned}) grants `{}`",
+                    step.permission, step.on, step.access
+                )?,
+                _ => write!(f, "  `{}` on the {}: account owner", step.permission, step.on)?,
+            }
+            match &step.matched {
+                Some(why) => writeln!(f, "; {why}")?,
+                None => writeln!(f)?,
+            }
+        }
+        for miss in &self.near_misses {
+            writeln!(f, "  - {miss}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Snapshot {
+    /// Explains a request. `others` are snapshots of the caller's other
+    /// workspaces, searched for the "assigned in another workspace" near miss.
+    pub fn explain(&self, request: &Request<'_>, others: &[&Snapshot]) -> Explanation {
+        let decision = self.check(request);
+        let mut out = Explanation {
+            decision,
+            user: request.user.to_owned(),
+            permission: request.permission.to_owned(),
+            revision: self.revision,
+            path: Vec::new(),
+            near_misses: Vec::new(),
+        };
+        let perm = self.perm_ids.get(request.permission).copied();
+        let Some(user) = self.user(request.user) else {
+            let keys = self.users.iter().map(|u| u.key.as_str());
+            out.near_misses.push(NearMiss::UnknownUser { suggestion: nearest(request.user, keys).map(Into::into) });
+            if perm.is_none() {
+                out.near_misses.push(self.unknown_permission(request.permission));
+            }
+            return out;
+        };
+        let Some(perm) = perm else {
+            out.near_misses.push(self.unknown_permission(request.permission));
+            return out;
+        };
+        let requirements = self.requirements(perm, request);
+        let active = self.active_roles(user, request.now);
+        let mut condition_misses = Vec::new();
+        for (req_perm, on, record) in &requirements {
+            match self.first_match(user, *req_perm, *on, *record, &active) {
+                Some(step) => out.path.push(step),
+                None => condition_misses.extend(self.condition_misses(user, *req_perm, *on, *record, &active)),
+            }
+        }
+        if decision.allowed {
+            return out;
+        }
+        out.path.clear();
+        let denied: Vec<PermId> = requirements
+            .iter()
+            .filter(|(p, on, r)| self.first_match(user, *p, *on, *r, &active).is_none())
+            .map(|(p, _, _)| *p)
+            .collect();
+        for p in dedup(denied) {
+            self.assignment_misses(user, p, request.now, others, &active, &mut out.near_misses);
+        }
+        out.near_misses.extend(condition_misses);
+        out.near_misses.sort_by_key(miss_order);
+        out
+    }
+
+    fn unknown_permission(&self, wanted: &str) -> NearMiss {
+        let names = self.perm_ids.keys().map(String::as_str);
+        NearMiss::UnknownPermission { suggestion: nearest(wanted, names).map(Into::into) }
+    }
+
+    /// What a request needs: the permission on the record (and before), and view under it (rule 6).
+    fn requirements<'r>(&self, perm: PermId, req: &Request<'r>) -> Vec<(PermId, &'static str, Option<&'r Record>)> {
+        let Some(info) = self.perm(perm) else { return Vec::new() };
+        let record = req.record.filter(|_| info.is_object);
+        let mut out = vec![(perm, if record.is_some() { "record" } else { "module" }, record)];
+        let is_update = info.action == "update";
+        if let (true, Some(before)) = (is_update, req.before.filter(|_| record.is_some())) {
+            out.push((perm, "before", Some(before)));
+        }
+        if let Some(view) = info.needs_view {
+            let existing = if is_update { req.before.filter(|_| record.is_some()).or(record) } else { record };
+            let on = match (existing.is_some(), req.before.is_some() && is_update) {
+                (false, _) => "module",
+                (true, true) => "before",
+                (true, false) => "record",
+            };
+            out.push((view, on, existing));
+        }
+        out
+    }
+
+    /// Roles in force with how each is assigned (first assignment wins).
+    fn active_roles(&self, user: &CompiledUser, now: DateTime<Utc>) -> Vec<(RoleIdx, Assigned)> {
+        let in_force = self.roles_in_force(user, now);
+        let mut out: Vec<(RoleIdx, Assigned)> = Vec::new();
+        for a in &user.assignments {
+            let active = a.expires_at.is_none_or(|at| now < at);
+            if active && in_force.contains(&a.role) && !out.iter().any(|(r, _)| *r == a.role) {
+                out.push((a.role, self.assigned(a.via)));
+            }
+        }
+        out
+    }
+
+    fn assigned(&self, via: Via) -> Assigned {
+        match via {
+            Via::Direct => Assigned::Directly,
+            Via::Team(t) => Assigned::ViaTeam { team: self.team_key(t).to_owned() },
+        }
+    }
+
+    fn first_match(
+        &self,
+        user: &CompiledUser,
+        perm: PermId,
+        on: &'static str,
+        record: Option<&Record>,
+        active: &[(RoleIdx, Assigned)],
+    ) -> Option<Step> {
+        let name = self.perm(perm).map(|p| p.name.clone()).unwrap_or_default();
+        if user.account_owner {
+            let step = Step { permission: name, on, role: None, assigned: None, access: "all".into(), matched: None };
+            return Some(step);
+        }
+        let ctx = user_context(user);
+        let mut limited_step = None;
+        for (r, assigned) in active {
+            let Some(role) = self.role_at(*r) else { continue };
+            let step = |access: String, matched: Option<String>| Step {
+                permission: name.clone(),
+                on,
+                role: Some(role.key.clone()),
+                assigned: Some(assigned.clone()),
+                access,
+                matched,
+            };
+            match (role.table.get(perm as usize), record) {
+                (Some(CompiledAccess::All), _) => return Some(step("all".into(), None)),
+                (Some(CompiledAccess::Limited(limits)), None) if limited_step.is_none() => {
+                    let written: Vec<String> = limits.iter().map(|(_, l)| l.to_string()).collect();
+                    limited_step = Some(step(written.join(" | "), Some("limited: only some records".into())));
+                }
+                (Some(CompiledAccess::Limited(limits)), Some(rec)) => {
+                    for (limit, written) in limits.iter() {
+                        if self.limit_matches(limit, perm, user, &ctx, rec) {
+                            let why = format!("matched: {}", self.limit_values(limit, perm, rec));
+                            return Some(step(written.to_string(), Some(why)));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        limited_step
+    }
+
+    /// The record values a limit reads, as `field = value` pairs.
+    fn limit_values(&self, limit: &CompiledLimit, perm: PermId, record: &Record) -> String {
+        let object = self.perm(perm).and_then(|p| self.object(&p.module));
+        let fields: Vec<String> = match limit {
+            CompiledLimit::Own => object.and_then(|o| o.def.owner_field.clone()).into_iter().collect(),
+            CompiledLimit::Team => {
+                object.map(|o| o.def.team_field.iter().chain(&o.def.owner_field).cloned().collect()).unwrap_or_default()
+            }
+            CompiledLimit::Condition(expr) => expr.fields().into_iter().map(str::to_owned).collect(),
+        };
+        let mut fields = fields;
+        fields.dedup();
+        let shown: Vec<String> = fields
+            .iter()
+            .map(|f| format!("{f} = {}", record.get(f).map_or_else(|| "null".to_owned(), |v| v.to_string())))
+            .collect();
+        shown.join(", ")
+    }
+
+    fn condition_misses(
+        &self,
+        user: &CompiledUser,
+        perm: PermId,
+        on: &'static str,
+        record: Option<&Record>,
+        active: &[(RoleIdx, Assigned)],
+    ) -> Vec<NearMiss> {
+        let Some(record) = record else { return Vec::new() };
+        let ctx = user_context(user);
+        let name = self.perm(perm).map(|p| p.name.clone()).unwrap_or_default();
+        let mut out = Vec::new();
+        for (r, _) in active {
+            let Some(role) = self.role_at(*r) else { continue };
+            let Some(CompiledAccess::Limited(limits)) = role.table.get(perm as usize) else { continue };
+            for (limit, written) in limits.iter() {
+                if !self.limit_matches(limit, perm, user, &ctx, record) {
+                    out.push(NearMiss::ConditionFalse {
+                        role: role.key.clone(),
+                        permission: name.clone(),
+                        on,
+                        limit: written.to_string(),
+                        values: self.limit_values(limit, perm, record),
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    fn grants(&self, role: RoleIdx, perm: PermId) -> bool {
+        self.role_at(role)
+            .and_then(|r| r.table.get(perm as usize))
+            .is_some_and(|a| !matches!(a, CompiledAccess::None))
+    }
+
+    fn assignment_misses(
+        &self,
+        user: &CompiledUser,
+        perm: PermId,
+        now: DateTime<Utc>,
+        others: &[&Snapshot],
+        active: &[(RoleIdx, Assigned)],
+        out: &mut Vec<NearMiss>,
+    ) {
+        let perm_name = self.perm(perm).map(|p| p.name.as_str()).unwrap_or_default();
+        let held = |r: RoleIdx| user.assignments.iter().any(|a| a.role == r);
+        if !active.iter().any(|(r, _)| self.grants(*r, perm)) {
+            let roles: Vec<String> = (0..self.roles.len() as RoleIdx)
+                .filter(|&r| self.grants(r, perm) && !held(r))
+                .filter_map(|r| self.role_at(r))
+                .filter(|r| r.role.kind == user.kind)
+                .map(|r| r.key.clone())
+                .collect();
+            out.push(NearMiss::NotAssigned { roles });
+        }
+        for other in others.iter().filter(|o| o.workspace != self.workspace) {
+            for role in other.roles_of(&user.key, now) {
+                let grants = other.perm_ids.get(perm_name).is_some_and(|&p| {
+                    other.role_ids.get(role).is_some_and(|&r| other.grants(r, p))
+                });
+                if grants {
+                    out.push(NearMiss::OtherWorkspace { workspace: other.workspace.clone(), role: role.to_owned() });
+                }
+            }
+        }
+        let team_roles_count = {
+            let direct: Vec<RoleIdx> = active.iter().filter(|(_, a)| *a == Assigned::Directly).map(|(r, _)| *r).collect();
+            self.team_roles_count(&direct)
+        };
+        for a in user.assignments.iter().filter(|a| self.grants(a.role, perm)) {
+            let Some(role) = self.role_at(a.role) else { continue };
+            let key = role.key.clone();
+            if role.role.kind != user.kind {
+                out.push(NearMiss::WrongKind { role: key });
+                continue;
+            }
+            match a.expires_at {
+                Some(at) if at <= now => {
+                    out.push(NearMiss::Expired { role: key, assigned: self.assigned(a.via), expired_at: at })
+                }
+                _ => {
+                    if let (Via::Team(t), false) = (a.via, team_roles_count) {
+                        out.push(NearMiss::TeamRolesIgnored { role: key, team: self.team_key(t).to_owned() });
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn dedup(mut ids: Vec<PermId>) -> Vec<PermId> {
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The troubleshooting checklist's order.
+fn miss_order(miss: &NearMiss) -> u8 {
+    match miss {
+        NearMiss::UnknownUser { .. } => 0,
+        NearMiss::NotAssigned { .. } => 1,
+        NearMiss::OtherWorkspace { .. } => 2,
+        NearMiss::Expired { .. } => 3,
+        NearMiss::TeamRolesIgnored { .. } => 4,
+        NearMiss::WrongKind { .. } => 5,
+        NearMiss::ConditionFalse { .. } => 6,
+        NearMiss::UnknownPermission { .. } => 7,
+    }
+}

@@ -1,0 +1,52 @@
+//! permset-core: the decision engine of permset.
+//!
+//! Compile a workspace [`Model`] into an immutable [`Snapshot`], then ask it
+//! cheap, total questions: [`Snapshot::check`], [`Snapshot::explain`],
+//! [`Snapshot::field_level`], [`Snapshot::view_predicate`],
+//! [`Snapshot::effective_permissions`]. Nothing here does I/O or is async; a
+//! decision never fails and never panics: anything unknown is a deny.
+//!
+//! ```
+//! use permset_core::{load_workspace_file, Request, Snapshot};
+//! let (model, _) = load_workspace_file(
+//!     "workspace: acme\nusers: { bob: {} }\nassignments: { users: { bob: [support_agent] } }\n",
+//! ).unwrap();
+//! let snapshot = Snapshot::compile(&model).unwrap();
+//! let now = chrono::Utc::now();
+//! assert!(snapshot.check(&Request::new("bob", "conversations_reply", now)).allowed);
+//! assert!(!snapshot.check(&Request::new("bob", "billing_view", now)).allowed);
+//! ```
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
+mod catalogue;
+pub mod condition;
+mod decide;
+mod explain;
+mod file;
+mod lint;
+mod model;
+mod permissions;
+mod snapshot;
+mod suggest;
+mod validate;
+
+pub use catalogue::{
+    all_permissions, is_standard_object, merged_schema, system_role_names, system_roles, BUILTIN_MODULES,
+    PREREQUISITES, STANDARD_ACTIONS, STANDARD_OBJECTS,
+};
+pub use decide::{Decision, Request};
+pub use explain::{Assigned, Explanation, NearMiss, Step};
+pub use file::{load_workspace_file, to_workspace_file, FileError, SourceMap};
+pub use lint::{lint, Finding};
+pub use model::{
+    Access, Assignment, Assignments, FieldDef, FieldLevel, FieldType, Grant, Limit, ListVisibility, Model,
+    ModuleDef, ObjectDef, Role, Schema, Settings, Team, User, UserKind,
+};
+pub use permissions::EffectivePermission;
+pub use snapshot::{CompileError, Snapshot};
+pub use suggest::{did_you_mean, nearest};
+pub use validate::{Diagnostic, Severity};
+
+/// A record: field name → JSON value. User and team fields hold keys; lookups hold the target's id.
+pub type Record = serde_json::Map<String, serde_json::Value>;

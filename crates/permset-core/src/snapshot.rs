@@ -1,0 +1,530 @@
+//! The compiled, immutable form of a workspace: interned permissions, dense
+//! per-role grant tables, compiled conditions and per-user role lists.
+//!
+//! [`Snapshot::compile`] validates the model (see `validate.rs`) and builds
+//! these tables once; every decision then reads them without locking or
+//! allocating. The snapshot is never serialized: the model is the durable form.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
+
+use crate::catalogue::{self, all_permissions};
+use crate::condition::{self, Expr, TypeContext};
+use crate::model::{Access, FieldLevel, Limit, ListVisibility, Model, ObjectDef, Role, Schema, UserKind};
+use crate::validate::{self, Diagnostic, Severity};
+
+/// Index of a permission in a snapshot.
+pub(crate) type PermId = u32;
+/// Index of a role in a snapshot.
+pub(crate) type RoleIdx = u32;
+
+/// A workspace that failed validation: every error found, in file order.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", render_errors(.diagnostics))]
+pub struct CompileError {
+    /// The errors (never warnings).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+fn render_errors(diagnostics: &[Diagnostic]) -> String {
+    let parts: Vec<String> = diagnostics.iter().map(|d| format!("{}: {}", d.path, d.message)).collect();
+    parts.join("; ")
+}
+
+/// What one permission is: its module, action and the object it acts on.
+#[derive(Debug)]
+pub(crate) struct PermInfo {
+    pub(crate) name: String,
+    pub(crate) module: String,
+    pub(crate) action: String,
+    /// Whether the module is an object (has records).
+    pub(crate) is_object: bool,
+    /// The module's `view` permission, when this action on a record needs view (rule 6).
+    pub(crate) needs_view: Option<PermId>,
+}
+
+/// One limited scope, compiled.
+#[derive(Debug)]
+pub(crate) enum CompiledLimit {
+    Own,
+    Team,
+    Condition(Arc<Expr>),
+}
+
+/// A grant's access, compiled.
+#[derive(Debug)]
+pub(crate) enum CompiledAccess {
+    None,
+    All,
+    /// The limits paired with the model's spelling of each, for explain.
+    Limited(Box<[(CompiledLimit, Limit)]>),
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledRole {
+    pub(crate) key: String,
+    pub(crate) system: bool,
+    pub(crate) role: Role,
+    /// Dense by permission id.
+    pub(crate) table: Box<[CompiledAccess]>,
+}
+
+/// Where a role of a user comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    Direct,
+    Team(u32),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct UserAssignment {
+    pub(crate) role: RoleIdx,
+    pub(crate) via: Via,
+    pub(crate) expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledUser {
+    pub(crate) key: String,
+    pub(crate) kind: UserKind,
+    pub(crate) account_owner: bool,
+    /// Team keys, sorted.
+    pub(crate) teams: Vec<String>,
+    pub(crate) attributes: BTreeMap<String, serde_json::Value>,
+    /// Every assignment reaching the user (direct, then via teams), active or not.
+    pub(crate) assignments: Vec<UserAssignment>,
+    /// The roles in force for any `now` inside `window`, precomputed (the fast path).
+    pub(crate) role_set: u32,
+    pub(crate) window: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+}
+
+/// An object's compiled facts.
+#[derive(Debug)]
+pub(crate) struct ObjectInfo {
+    pub(crate) def: ObjectDef,
+    pub(crate) view: PermId,
+}
+
+/// A compiled workspace. Cheap to query, immutable, safe to share across threads.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub(crate) workspace: String,
+    pub(crate) revision: u64,
+    pub(crate) model: Model,
+    pub(crate) schema: Schema,
+    pub(crate) perms: Vec<PermInfo>,
+    pub(crate) perm_ids: FxHashMap<String, PermId>,
+    pub(crate) objects: FxHashMap<String, ObjectInfo>,
+    pub(crate) roles: Vec<CompiledRole>,
+    pub(crate) role_ids: FxHashMap<String, RoleIdx>,
+    pub(crate) users: Vec<CompiledUser>,
+    pub(crate) user_ids: FxHashMap<String, u32>,
+    pub(crate) team_keys: Vec<String>,
+    pub(crate) role_sets: Vec<Box<[RoleIdx]>>,
+    pub(crate) teams_view: Option<PermId>,
+    pub(crate) warnings: Vec<Diagnostic>,
+}
+
+impl Snapshot {
+    /// Validates and compiles a model, as of the beginning of time (every
+    /// assignment with an expiry still in force). Prefer [`Snapshot::compile_at`]
+    /// with the current time so that the precomputed fast path covers today.
+    pub fn compile(model: &Model) -> Result<Snapshot, CompileError> {
+        Self::compile_at(model, DateTime::<Utc>::MIN_UTC, 0)
+    }
+
+    /// Validates and compiles a model at a revision, precomputing each user's
+    /// roles as they stand at `now`. Decisions at any other time stay exact:
+    /// they take a slower path that re-reads the assignments.
+    pub fn compile_at(model: &Model, now: DateTime<Utc>, revision: u64) -> Result<Snapshot, CompileError> {
+        let schema = catalogue::merged_schema(&model.schema);
+        let system = catalogue::system_roles(&schema);
+        let diagnostics = validate::validate(model, &schema, &system);
+        let (errors, warnings): (Vec<_>, Vec<_>) =
+            diagnostics.into_iter().partition(|d| d.severity == Severity::Error);
+        if !errors.is_empty() {
+            return Err(CompileError { diagnostics: errors });
+        }
+        let mut builder = Builder::new(model, schema);
+        builder.intern_permissions();
+        builder.compile_roles(system);
+        let snapshot = builder.finish(now, revision, warnings);
+        Ok(snapshot)
+    }
+
+    /// The workspace key.
+    pub fn workspace(&self) -> &str {
+        &self.workspace
+    }
+
+    /// The revision this snapshot was compiled at.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// The model this snapshot was compiled from.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The merged schema (catalogue plus declarations).
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Validation warnings found while compiling.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    /// Every valid permission name (aliases excluded), in catalogue order.
+    pub fn permission_names(&self) -> impl Iterator<Item = &str> {
+        self.perms.iter().map(|p| p.name.as_str())
+    }
+
+    /// A role by key (system or custom), with whether it is a system role.
+    pub fn role(&self, key: &str) -> Option<(&Role, bool)> {
+        let idx = *self.role_ids.get(key)?;
+        self.roles.get(idx as usize).map(|r| (&r.role, r.system))
+    }
+
+    /// Every role key, system roles first.
+    pub fn role_keys(&self) -> impl Iterator<Item = &str> {
+        self.roles.iter().map(|r| r.key.as_str())
+    }
+
+    pub(crate) fn perm(&self, id: PermId) -> Option<&PermInfo> {
+        self.perms.get(id as usize)
+    }
+
+    pub(crate) fn role_at(&self, idx: RoleIdx) -> Option<&CompiledRole> {
+        self.roles.get(idx as usize)
+    }
+
+    pub(crate) fn team_key(&self, idx: u32) -> &str {
+        self.team_keys.get(idx as usize).map_or("", String::as_str)
+    }
+
+    pub(crate) fn user(&self, key: &str) -> Option<&CompiledUser> {
+        let idx = *self.user_ids.get(key)?;
+        self.users.get(idx as usize)
+    }
+}
+
+/// Normalises an action alias: `edit` is `update`, `add` is `create`.
+pub(crate) fn canonical_action(action: &str) -> &str {
+    match action {
+        "edit" => "update",
+        "add" => "create",
+        other => other,
+    }
+}
+
+struct Builder<'m> {
+    model: &'m Model,
+    schema: Schema,
+    perms: Vec<PermInfo>,
+    perm_ids: FxHashMap<String, PermId>,
+    roles: Vec<CompiledRole>,
+    role_ids: FxHashMap<String, RoleIdx>,
+    conditions: FxHashMap<(String, String), Arc<Expr>>,
+    user_attributes: BTreeMap<String, crate::model::FieldType>,
+}
+
+impl<'m> Builder<'m> {
+    fn new(model: &'m Model, schema: Schema) -> Self {
+        let user_attributes = validate::user_attribute_types(model, &schema);
+        Builder {
+            model,
+            schema,
+            perms: Vec::new(),
+            perm_ids: FxHashMap::default(),
+            roles: Vec::new(),
+            role_ids: FxHashMap::default(),
+            conditions: FxHashMap::default(),
+            user_attributes,
+        }
+    }
+
+    fn intern_permissions(&mut self) {
+        for (module, action) in all_permissions(&self.schema) {
+            let id = self.perms.len() as PermId;
+            let name = format!("{module}_{action}");
+            self.perm_ids.insert(name.clone(), id);
+            let is_object = self.schema.objects.contains_key(&module);
+            self.perms.push(PermInfo { name, module, action, is_object, needs_view: None });
+        }
+        for (alias, canonical) in [("edit", "update"), ("add", "create")] {
+            let pairs: Vec<(String, PermId)> = self
+                .perms
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.action == canonical)
+                .map(|(id, p)| (format!("{}_{alias}", p.module), id as PermId))
+                .collect();
+            for (name, id) in pairs {
+                self.perm_ids.entry(name).or_insert(id);
+            }
+        }
+        // Rule 6: every action on a record except view and create needs view of it.
+        let views: Vec<Option<PermId>> = self
+            .perms
+            .iter()
+            .map(|p| {
+                let needs = p.action != "view" && p.action != "create";
+                if needs {
+                    self.perm_ids.get(&format!("{}_view", p.module)).copied()
+                } else {
+                    None
+                }
+            })
+            .collect();
+        for (perm, view) in self.perms.iter_mut().zip(views) {
+            perm.needs_view = view;
+        }
+    }
+
+    fn compile_roles(&mut self, system: BTreeMap<String, Role>) {
+        let system_order = catalogue::system_role_names();
+        let mut ordered: Vec<(String, Role, bool)> = Vec::new();
+        let mut system = system;
+        for name in system_order {
+            if let Some(role) = system.remove(*name) {
+                ordered.push(((*name).to_owned(), role, true));
+            }
+        }
+        for (key, role) in &self.model.roles {
+            ordered.push((key.clone(), role.clone(), false));
+        }
+        for (key, role, is_system) in ordered {
+            let mut table: Vec<CompiledAccess> = (0..self.perms.len()).map(|_| CompiledAccess::None).collect();
+            for (name, grant) in &role.grants {
+                let Some(&id) = self.perm_ids.get(name.as_str()) else { continue };
+                let object = self.perms.get(id as usize).map(|p| p.module.clone()).unwrap_or_default();
+                let compiled = self.compile_access(&object, &grant.access);
+                if let Some(slot) = table.get_mut(id as usize) {
+                    *slot = merge_access(std::mem::replace(slot, CompiledAccess::None), compiled);
+                }
+            }
+            let idx = self.roles.len() as RoleIdx;
+            self.role_ids.insert(key.clone(), idx);
+            self.roles.push(CompiledRole { key, system: is_system, role, table: table.into_boxed_slice() });
+        }
+    }
+
+    fn compile_access(&mut self, object: &str, access: &Access) -> CompiledAccess {
+        match access {
+            Access::None => CompiledAccess::None,
+            Access::All => CompiledAccess::All,
+            Access::Limited(limits) => {
+                let compiled: Vec<(CompiledLimit, Limit)> =
+                    limits.iter().filter_map(|l| Some((self.compile_limit(object, l)?, l.clone()))).collect();
+                if compiled.is_empty() {
+                    CompiledAccess::None
+                } else {
+                    CompiledAccess::Limited(compiled.into_boxed_slice())
+                }
+            }
+        }
+    }
+
+    /// Validation has already type-checked every condition, so a failure here
+    /// cannot happen; it would only drop the limit (deny by default).
+    fn compile_limit(&mut self, object: &str, limit: &Limit) -> Option<CompiledLimit> {
+        let source = match limit {
+            Limit::Own => return Some(CompiledLimit::Own),
+            Limit::Team => return Some(CompiledLimit::Team),
+            Limit::Rule(name) => self.model.access_rules.get(object)?.get(name)?.clone(),
+            Limit::Where(text) => text.clone(),
+        };
+        let key = (object.to_owned(), source);
+        if let Some(expr) = self.conditions.get(&key) {
+            return Some(CompiledLimit::Condition(Arc::clone(expr)));
+        }
+        let def = self.schema.objects.get(object)?;
+        let ctx = TypeContext { object, fields: &def.fields, user_attributes: &self.user_attributes };
+        let expr = Arc::new(condition::compile(&key.1, &ctx).ok()?);
+        self.conditions.insert(key, Arc::clone(&expr));
+        Some(CompiledLimit::Condition(expr))
+    }
+
+    fn finish(self, now: DateTime<Utc>, revision: u64, warnings: Vec<Diagnostic>) -> Snapshot {
+        let team_keys: Vec<String> = self.model.teams.keys().cloned().collect();
+        let team_idx: FxHashMap<&str, u32> =
+            team_keys.iter().enumerate().map(|(i, k)| (k.as_str(), i as u32)).collect();
+        let teams_view = self.perm_ids.get("teams_view").copied();
+        let mut snapshot = Snapshot {
+            workspace: self.model.workspace.clone(),
+            revision,
+            model: self.model.clone(),
+            schema: self.schema,
+            perms: self.perms,
+            perm_ids: self.perm_ids,
+            objects: FxHashMap::default(),
+            roles: self.roles,
+            role_ids: self.role_ids,
+            users: Vec::with_capacity(self.model.users.len()),
+            user_ids: FxHashMap::default(),
+            team_keys: Vec::new(),
+            role_sets: Vec::new(),
+            teams_view,
+            warnings,
+        };
+        for (name, def) in &snapshot.schema.objects {
+            if let Some(&view) = snapshot.perm_ids.get(&format!("{name}_view")) {
+                snapshot.objects.insert(name.clone(), ObjectInfo { def: def.clone(), view });
+            }
+        }
+        let mut set_ids: FxHashMap<Box<[RoleIdx]>, u32> = FxHashMap::default();
+        for (key, user) in &self.model.users {
+            let mut assignments = Vec::new();
+            let direct = self.model.assignments.users.get(key).into_iter().flatten();
+            for a in direct {
+                if let Some(&role) = snapshot.role_ids.get(&a.role) {
+                    assignments.push(UserAssignment { role, via: Via::Direct, expires_at: a.expires_at });
+                }
+            }
+            let mut teams = user.teams.clone();
+            teams.sort_unstable();
+            teams.dedup();
+            for team in &teams {
+                let Some(&t) = team_idx.get(team.as_str()) else { continue };
+                for a in self.model.assignments.teams.get(team).into_iter().flatten() {
+                    if let Some(&role) = snapshot.role_ids.get(&a.role) {
+                        assignments.push(UserAssignment { role, via: Via::Team(t), expires_at: a.expires_at });
+                    }
+                }
+            }
+            let mut compiled = CompiledUser {
+                key: key.clone(),
+                kind: user.kind,
+                account_owner: user.account_owner,
+                teams,
+                attributes: user.attributes.clone(),
+                assignments,
+                role_set: 0,
+                window: (None, None),
+            };
+            let roles = snapshot.roles_in_force(&compiled, now).into_boxed_slice();
+            compiled.window = validity_window(&compiled.assignments, now);
+            let next = set_ids.len() as u32;
+            let set = *set_ids.entry(roles.clone()).or_insert(next);
+            if set == next {
+                snapshot.role_sets.push(roles);
+            }
+            compiled.role_set = set;
+            snapshot.user_ids.insert(key.clone(), snapshot.users.len() as u32);
+            snapshot.users.push(compiled);
+        }
+        snapshot.team_keys = team_keys;
+        snapshot
+    }
+}
+
+/// Two grants of one permission in one role (e.g. `customers_edit` and
+/// `customers_update`) are OR-ed like grants of different roles.
+fn merge_access(a: CompiledAccess, b: CompiledAccess) -> CompiledAccess {
+    match (a, b) {
+        (CompiledAccess::All, _) | (_, CompiledAccess::All) => CompiledAccess::All,
+        (CompiledAccess::None, other) | (other, CompiledAccess::None) => other,
+        (CompiledAccess::Limited(x), CompiledAccess::Limited(y)) => {
+            CompiledAccess::Limited(x.into_vec().into_iter().chain(y.into_vec()).collect())
+        }
+    }
+}
+
+/// The interval around `now` in which no assignment starts or stops counting.
+fn validity_window(
+    assignments: &[UserAssignment],
+    now: DateTime<Utc>,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    let mut from = None;
+    let mut until = None;
+    for at in assignments.iter().filter_map(|a| a.expires_at) {
+        if at <= now {
+            from = Some(from.map_or(at, |f: DateTime<Utc>| f.max(at)));
+        } else {
+            until = Some(until.map_or(at, |u: DateTime<Utc>| u.min(at)));
+        }
+    }
+    (from, until)
+}
+
+impl Snapshot {
+    /// Rule 3 (with rule 10): the roles in force for a user at `now`.
+    pub(crate) fn roles_in_force(&self, user: &CompiledUser, now: DateTime<Utc>) -> Vec<RoleIdx> {
+        let counts = |a: &UserAssignment| {
+            a.expires_at.is_none_or(|at| now < at) && self.role_at(a.role).is_some_and(|r| r.role.kind == user.kind)
+        };
+        let mut roles: Vec<RoleIdx> =
+            user.assignments.iter().filter(|a| a.via == Via::Direct && counts(a)).map(|a| a.role).collect();
+        if self.team_roles_count(&roles) {
+            roles.extend(user.assignments.iter().filter(|a| a.via != Via::Direct && counts(a)).map(|a| a.role));
+        }
+        roles.sort_unstable();
+        roles.dedup();
+        roles
+    }
+
+    /// Whether team-assigned roles count for a user whose direct roles are `direct`.
+    pub(crate) fn team_roles_count(&self, direct: &[RoleIdx]) -> bool {
+        if !self.model.settings.team_roles_require_teams_view {
+            return true;
+        }
+        let Some(teams_view) = self.teams_view else { return false };
+        direct.iter().any(|&r| {
+            self.role_at(r)
+                .and_then(|role| role.table.get(teams_view as usize))
+                .is_some_and(|a| !matches!(a, CompiledAccess::None))
+        })
+    }
+
+    /// The roles in force for a user at `now`, from the precomputed set when `now` is inside its window.
+    pub(crate) fn with_roles<R>(&self, user: &CompiledUser, now: DateTime<Utc>, f: impl FnOnce(&[RoleIdx]) -> R) -> R {
+        let (from, until) = user.window;
+        let inside = from.is_none_or(|f| now >= f) && until.is_none_or(|u| now < u);
+        if inside {
+            if let Some(set) = self.role_sets.get(user.role_set as usize) {
+                return f(set);
+            }
+        }
+        f(&self.roles_in_force(user, now))
+    }
+
+    /// The object definition of a module, when it is an object.
+    pub(crate) fn object(&self, name: &str) -> Option<&ObjectInfo> {
+        self.objects.get(name)
+    }
+
+    /// Whether the object's list and search are open to everyone with view (rule 9).
+    pub(crate) fn list_is_open(&self, object: &str) -> bool {
+        self.object(object).is_none_or(|o| o.def.list_visibility != Some(ListVisibility::Admins))
+    }
+
+    /// The explicit field level a role gives, or the level implied by its grants (rule 7).
+    pub(crate) fn role_field_level(&self, role: &CompiledRole, object: &str, field: &str) -> FieldLevel {
+        if let Some(level) = role.role.fields.get(&format!("{object}.{field}")) {
+            return *level;
+        }
+        let protected = self.object(object).and_then(|o| o.def.fields.get(field)).is_some_and(|f| f.protected);
+        if protected {
+            return FieldLevel::None;
+        }
+        let holds = |action: &str| {
+            self.perm_ids
+                .get(&format!("{object}_{action}"))
+                .and_then(|&id| role.table.get(id as usize))
+                .is_some_and(|a| !matches!(a, CompiledAccess::None))
+        };
+        if holds("update") {
+            FieldLevel::Edit
+        } else if holds("view") {
+            FieldLevel::Read
+        } else {
+            FieldLevel::None
+        }
+    }
+}
