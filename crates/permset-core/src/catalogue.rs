@@ -278,13 +278,15 @@ fn protected_fields(schema: &Schema) -> impl Iterator<Item = String> + '_ {
     })
 }
 
-/// Every action of every module and object at `all`, optionally skipping some permissions.
-fn everything(schema: &Schema, skip: &[&str], description: &str) -> RoleBuilder {
+/// Every action of every module and object at `all`, optionally skipping some
+/// permissions; `custom_four` limits custom objects to view/create/update/delete.
+fn everything(schema: &Schema, skip: &[&str], custom_four: bool, description: &str) -> RoleBuilder {
     let mut builder = RoleBuilder::new(description);
     for (module, action) in all_permissions(schema) {
         let name = format!("{module}_{action}");
         let custom_object = schema.objects.contains_key(&module) && !is_standard_object(&module);
-        if skip.contains(&name.as_str()) || (custom_object && !CUSTOM_FOUR.contains(&action.as_str())) {
+        if skip.contains(&name.as_str()) || (custom_four && custom_object && !CUSTOM_FOUR.contains(&action.as_str()))
+        {
             continue;
         }
         builder.role.grants.insert(name, system_grant(&action, Access::All));
@@ -349,7 +351,7 @@ pub fn system_roles(schema: &Schema) -> BTreeMap<String, Role> {
 
     add(
         "account_owner",
-        everything(schema, &[], "everything, including managing roles"),
+        everything(schema, &[], false, "everything, including managing roles"),
         UserKind::Agent,
     );
     add(
@@ -357,6 +359,7 @@ pub fn system_roles(schema: &Schema) -> BTreeMap<String, Role> {
         everything(
             schema,
             &["roles_manage", "roles_create", "roles_update", "roles_delete"],
+            true,
             "everything except creating, editing or deleting roles",
         ),
         UserKind::Agent,

@@ -79,33 +79,43 @@ impl Snapshot {
         if user.account_owner {
             return Decision::ALLOW;
         }
+        self.with_roles(user, now, |roles| self.decide_with_roles(user, roles, perm, record, before))
+    }
+
+    /// Rules 4–6 for a user holding exactly `roles`.
+    pub(crate) fn decide_with_roles(
+        &self,
+        user: &CompiledUser,
+        roles: &[RoleIdx],
+        perm: PermId,
+        record: Option<&Record>,
+        before: Option<&Record>,
+    ) -> Decision {
         let Some(info) = self.perm(perm) else { return Decision::DENY };
-        self.with_roles(user, now, |roles| {
-            let record = record.filter(|_| info.is_object);
-            let ctx = user_context(user);
-            let Some(record) = record else {
-                let decision = self.module_level(roles, perm);
-                return match info.needs_view {
-                    Some(view) if decision.allowed => {
-                        let v = self.module_level(roles, view);
-                        Decision { allowed: v.allowed, limited: decision.limited || v.limited }
-                    }
-                    _ => decision,
-                };
-            };
-            // Rule 6: update holds before and after; the existing record must be viewable.
-            let existing = if info.action == "update" { before.unwrap_or(record) } else { record };
-            let mut allowed = self.record_level(roles, perm, user, &ctx, record);
-            if allowed && info.action == "update" && before.is_some() {
-                allowed = self.record_level(roles, perm, user, &ctx, existing);
-            }
-            if allowed {
-                if let Some(view) = info.needs_view {
-                    allowed = self.record_level(roles, view, user, &ctx, existing);
+        let Some(record) = record.filter(|_| info.is_object) else {
+            let decision = self.module_level(roles, perm);
+            return match info.needs_view {
+                Some(view) if decision.allowed => {
+                    let v = self.module_level(roles, view);
+                    Decision { allowed: v.allowed, limited: decision.limited || v.limited }
                 }
+                _ => decision,
+            };
+        };
+        let ctx = user_context(user);
+        // Rule 6: update holds before and after; the existing record must be viewable.
+        let is_update = info.action == "update";
+        let existing = if is_update { before.unwrap_or(record) } else { record };
+        let mut allowed = self.record_level(roles, perm, user, &ctx, record);
+        if allowed && is_update && before.is_some() {
+            allowed = self.record_level(roles, perm, user, &ctx, existing);
+        }
+        if allowed {
+            if let Some(view) = info.needs_view {
+                allowed = self.record_level(roles, view, user, &ctx, existing);
             }
-            Decision { allowed, limited: false }
-        })
+        }
+        Decision { allowed, limited: false }
     }
 
     fn module_level(&self, roles: &[RoleIdx], perm: PermId) -> Decision {

@@ -1,0 +1,108 @@
+//! Administration rules that need the engine (DESIGN.md §3, §4): no
+//! escalation when creating, editing or assigning a role, and scoped keys
+//! that act with the intersection of a role and a user.
+
+use chrono::{DateTime, Utc};
+
+use crate::decide::{Decision, Request};
+use crate::model::{Access, FieldLevel, Limit, Role};
+use crate::snapshot::{CompiledAccess, Snapshot};
+
+impl Snapshot {
+    /// What `role` grants beyond what `actor` holds itself at `now`, one
+    /// line per excess; empty when the actor may create, edit or assign it.
+    ///
+    /// An actor "holds" a grant when its own combined access covers it: `all`
+    /// covers everything; a limited grant is covered by the same limits (same
+    /// rule name or condition text, `own`, or `team`, which covers `own`).
+    /// Field permissions must not exceed the actor's own field level.
+    pub fn escalation(&self, actor: &str, role: &Role, now: DateTime<Utc>) -> Vec<String> {
+        if self.is_account_owner(actor) {
+            return Vec::new();
+        }
+        let mut excess = Vec::new();
+        let Some(user) = self.user(actor) else {
+            return vec![format!("unknown user `{actor}`")];
+        };
+        self.with_roles(user, now, |roles| {
+            for (name, grant) in &role.grants {
+                if grant.access == Access::None {
+                    continue;
+                }
+                // The permission table resolves the `edit`/`add` aliases too.
+                let Some(&perm) = self.perm_ids.get(name.as_str()) else {
+                    excess.push(format!("unknown permission `{name}`"));
+                    continue;
+                };
+                let mut held_all = false;
+                let mut held: Vec<&Limit> = Vec::new();
+                for &r in roles {
+                    match self.role_at(r).and_then(|role| role.table.get(perm as usize)) {
+                        Some(CompiledAccess::All) => held_all = true,
+                        Some(CompiledAccess::Limited(limits)) => held.extend(limits.iter().map(|(_, l)| l)),
+                        _ => {}
+                    }
+                }
+                let covered = held_all
+                    || match &grant.access {
+                        Access::Limited(wanted) => wanted.iter().all(|w| {
+                            held.iter().any(|h| *h == w || (**h == Limit::Team && *w == Limit::Own))
+                        }),
+                        _ => false,
+                    };
+                if !covered {
+                    excess.push(format!("`{name}` at `{}` exceeds what `{actor}` holds", grant.access));
+                }
+            }
+        });
+        for (path, level) in &role.fields {
+            let Some((object, field)) = path.split_once('.') else { continue };
+            let own = self.field_level(actor, object, field, now);
+            if *level > own {
+                excess.push(format!(
+                    "field `{path}` at `{}` exceeds `{actor}`'s `{}`",
+                    level.as_str(),
+                    own.as_str()
+                ));
+            }
+        }
+        excess
+    }
+
+    /// A check for a key limited to `scope_role`: allowed only if the user is
+    /// allowed and the role alone would allow the same request for that user
+    /// (DESIGN.md §4, scoped keys). An unknown role denies everything.
+    pub fn check_scoped(&self, request: &Request<'_>, scope_role: Option<&str>) -> Decision {
+        let decision = self.check(request);
+        let Some(scope) = scope_role else { return decision };
+        if !decision.allowed {
+            return decision;
+        }
+        let (Some(user), Some(&role), Some(&perm)) =
+            (self.user(request.user), self.role_ids.get(scope), self.perm_ids.get(request.permission))
+        else {
+            return Decision::DENY;
+        };
+        let scoped = self.decide_with_roles(user, &[role], perm, request.record, request.before);
+        Decision { allowed: scoped.allowed, limited: decision.limited || scoped.limited }
+    }
+
+    /// Field level under a scoped key: the lower of the user's and the role's.
+    pub fn field_level_scoped(
+        &self,
+        user: &str,
+        object: &str,
+        field: &str,
+        now: DateTime<Utc>,
+        scope_role: Option<&str>,
+    ) -> FieldLevel {
+        let own = self.field_level(user, object, field, now);
+        let Some(scope) = scope_role else { return own };
+        let role_level = self
+            .role_ids
+            .get(scope)
+            .and_then(|&r| self.role_at(r))
+            .map_or(FieldLevel::None, |r| self.role_field_level(r, object, field));
+        own.min(role_level)
+    }
+}
