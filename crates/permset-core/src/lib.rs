@@ -23,6 +23,7 @@ mod admin;
 mod catalogue;
 pub mod condition;
 mod decide;
+mod diff;
 mod explain;
 mod file;
 mod lint;
@@ -37,6 +38,7 @@ pub use catalogue::{
     PREREQUISITES, STANDARD_ACTIONS, STANDARD_OBJECTS,
 };
 pub use decide::{Decision, Request};
+pub use diff::{diff, Change};
 pub use explain::{Assigned, Explanation, NearMiss, Step};
 pub use file::{load_workspace_file, to_workspace_file, FileError, SourceMap};
 pub use lint::{lint, Finding};
