@@ -1,0 +1,508 @@
+//! Records of standard and custom objects, behind the engine: every read
+//! and write is decided by the caller's compiled [`Snapshot`] for the acting
+//! user (DESIGN.md §2, rules 1–10).
+//!
+//! - Reads never show a `none` field and blank lookups the user cannot
+//!   view (the page's lookup targets are fetched in one query per object).
+//!   A record the user may not view is `NotFound`: existence is not revealed.
+//! - Writes run in one transaction that first checks the snapshot's revision
+//!   against the stored one (`Stale` otherwise), then rule 7 (every touched
+//!   field at `edit`) and the record-level check (update before and after,
+//!   create on the new record).
+//! - List, search and export put the view predicate, the caller's filter
+//!   and the search into the SQL `WHERE` (see `sql.rs`): no fetch-then-filter.
+
+pub(crate) mod export;
+pub(crate) mod sql;
+pub(crate) mod validate;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use permset_core::condition::{self, TypeContext, UserContext};
+use permset_core::{did_you_mean, FieldLevel, FieldType, ObjectDef, Record, Request, Snapshot};
+use rand::Rng;
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{Any, Transaction};
+
+use crate::db::time_text;
+use crate::{Store, StoreError};
+use sql::{quote, Translator};
+use validate::{instants, normalize, valid_id, LookupRef};
+
+/// What to list: an optional filter (a condition over the object's fields),
+/// an optional search text, a cursor and a page size.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// A condition in the permset language (`status == "open"`); `user.id`
+    /// and `user.teams` name the acting user. It may read only fields the user may read.
+    pub filter: Option<String>,
+    /// Case-insensitive (ASCII) text searched in the string fields the user may read.
+    pub search: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub after: Option<String>,
+    /// Page size: default 50, at most 1000.
+    pub limit: Option<u32>,
+}
+
+/// One page of records, in id order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    /// The records, redacted for the acting user.
+    pub records: Vec<Record>,
+    /// Pass as `after` for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// A new record id: 10 characters of milliseconds since the epoch and 16
+/// random ones (Crockford base32, like a ULID), so ids sort by creation time.
+pub fn new_id() -> String {
+    let mut out = String::with_capacity(26);
+    let millis = Utc::now().timestamp_millis().max(0) as u64;
+    for i in (0..10).rev() {
+        out.push(CROCKFORD[((millis >> (i * 5)) & 31) as usize] as char);
+    }
+    let mut rng = rand::thread_rng();
+    for _ in 0..16 {
+        out.push(CROCKFORD[rng.gen_range(0..32)] as char);
+    }
+    out
+}
+
+pub(crate) fn object_def<'s>(snapshot: &'s Snapshot, object: &str) -> Result<&'s ObjectDef, StoreError> {
+    snapshot.schema().objects.get(object).ok_or_else(|| {
+        let hint = did_you_mean(object, snapshot.schema().objects.keys().map(String::as_str));
+        StoreError::invalid(format!("unknown object `{object}`{hint}"))
+    })
+}
+
+fn record_name(object: &str, id: &str) -> String {
+    format!("record `{id}` of `{object}`")
+}
+
+fn with_id(id: &str, data: &str) -> Result<Record, StoreError> {
+    let mut record: Record = serde_json::from_str(data).map_err(StoreError::corrupt)?;
+    record.insert("id".to_owned(), Value::String(id.to_owned()));
+    Ok(record)
+}
+
+fn allowed(
+    snapshot: &Snapshot,
+    user: &str,
+    permission: &str,
+    record: &Record,
+    before: Option<&Record>,
+    now: DateTime<Utc>,
+) -> bool {
+    snapshot.check(&Request { user, permission, record: Some(record), before, now }).allowed
+}
+
+fn module_allowed(
+    snapshot: &Snapshot,
+    user: &str,
+    object: &str,
+    action: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let permission = format!("{object}_{action}");
+    if snapshot.check(&Request::new(user, &permission, now)).allowed {
+        Ok(())
+    } else {
+        Err(StoreError::forbidden(format!("`{user}` lacks permission `{permission}`")))
+    }
+}
+
+/// The stored document of a record: its fields without `id`.
+fn stored_data(record: &Record) -> Record {
+    let mut data = record.clone();
+    data.remove("id");
+    data
+}
+
+impl Store {
+    async fn fetch(
+        &self,
+        tx: Option<&mut Transaction<'static, Any>>,
+        workspace: &str,
+        object: &str,
+        id: &str,
+    ) -> Result<Option<Record>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM records WHERE workspace = $1 AND object = $2 AND id = $3",
+            self.dialect.json_text("data")
+        );
+        let query = sqlx::query_scalar::<_, String>(&sql).bind(workspace).bind(object).bind(id);
+        let data = match tx {
+            Some(tx) => query.fetch_optional(&mut **tx).await?,
+            None => query.fetch_optional(&self.pool).await?,
+        };
+        data.map(|d| with_id(id, &d)).transpose()
+    }
+
+    /// Rule 8 on write: each lookup must name an existing record the user may view.
+    async fn check_lookups(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        snapshot: &Snapshot,
+        user: &str,
+        lookups: &[LookupRef],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for (field, target, id) in lookups {
+            let found = self.fetch(Some(tx), snapshot.workspace(), target, id).await?;
+            let visible =
+                found.is_some_and(|r| allowed(snapshot, user, &format!("{target}_view"), &r, None, now));
+            if !visible {
+                return Err(StoreError::invalid(format!("`{field}`: no `{target}` record `{id}`")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates a record of `object` from `fields` (an `id` field picks the
+    /// id; otherwise one is generated) for `user`, and returns it as the user sees it.
+    pub async fn create_record(
+        &self,
+        snapshot: &Snapshot,
+        user: &str,
+        object: &str,
+        mut fields: Record,
+        now: DateTime<Utc>,
+    ) -> Result<Record, StoreError> {
+        let def = object_def(snapshot, object)?;
+        module_allowed(snapshot, user, object, "create", now)?;
+        let id = match fields.remove("id") {
+            None | Some(Value::Null) => new_id(),
+            Some(Value::String(id)) if valid_id(&id) => id,
+            Some(other) => {
+                return Err(StoreError::invalid(format!(
+                    "invalid record id {other}; use `[A-Za-z0-9_-]`, 1 to 64"
+                )))
+            }
+        };
+        fields.retain(|_, v| !v.is_null());
+        let lookups = normalize(snapshot, object, def, &mut fields)?;
+        if let Some(field) =
+            snapshot.first_unwritable_field(user, object, fields.keys().map(String::as_str), now)
+        {
+            return Err(StoreError::forbidden(format!("`{user}` may not edit field `{object}.{field}`")));
+        }
+        let mut record = fields.clone();
+        record.insert("id".to_owned(), Value::String(id.clone()));
+        if !allowed(snapshot, user, &format!("{object}_create"), &record, None, now) {
+            return Err(StoreError::forbidden(format!(
+                "`{object}_create` does not allow `{user}` to create this record"
+            )));
+        }
+        let mut tx = self.begin_write().await?;
+        self.check_revision(&mut tx, snapshot.workspace(), snapshot.revision()).await?;
+        self.check_lookups(&mut tx, snapshot, user, &lookups, now).await?;
+        if self.fetch(Some(&mut tx), snapshot.workspace(), object, &id).await?.is_some() {
+            return Err(StoreError::Conflict {
+                message: format!("{} already exists", record_name(object, &id)),
+            });
+        }
+        let at = time_text(now);
+        sqlx::query(&format!(
+            "INSERT INTO records (workspace, object, id, data, instants, created_at, updated_at) \
+             VALUES ($1, $2, $3, {}, {}, $6, $6)",
+            self.dialect.json_param(4),
+            self.dialect.json_param(5)
+        ))
+        .bind(snapshot.workspace())
+        .bind(object)
+        .bind(&id)
+        .bind(Value::Object(fields.clone()).to_string())
+        .bind(Value::Object(instants(&fields)).to_string())
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(self.redact_page(snapshot, user, object, vec![record], now).await?.pop().unwrap_or_default())
+    }
+
+    /// Reads one record as `user` sees it; `NotFound` if it does not exist or the user may not view it.
+    pub async fn get_record(
+        &self,
+        snapshot: &Snapshot,
+        user: &str,
+        object: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Record, StoreError> {
+        object_def(snapshot, object)?;
+        let record = self.fetch(None, snapshot.workspace(), object, id).await?;
+        let record = record
+            .filter(|r| allowed(snapshot, user, &format!("{object}_view"), r, None, now))
+            .ok_or_else(|| StoreError::not_found(record_name(object, id)))?;
+        Ok(self.redact_page(snapshot, user, object, vec![record], now).await?.pop().unwrap_or_default())
+    }
+
+    /// Applies `patch` (a `null` value removes the field) to a record as
+    /// `user`; returns the record as the user sees it afterwards.
+    pub async fn update_record(
+        &self,
+        snapshot: &Snapshot,
+        user: &str,
+        object: &str,
+        id: &str,
+        mut patch: Record,
+        now: DateTime<Utc>,
+    ) -> Result<Record, StoreError> {
+        let def = object_def(snapshot, object)?;
+        match patch.remove("id") {
+            None => {}
+            Some(Value::String(same)) if same == id => {}
+            Some(_) => return Err(StoreError::invalid("the id of a record cannot change")),
+        }
+        let mut tx = self.begin_write().await?;
+        self.check_revision(&mut tx, snapshot.workspace(), snapshot.revision()).await?;
+        let stored = self
+            .fetch(Some(&mut tx), snapshot.workspace(), object, id)
+            .await?
+            .filter(|r| allowed(snapshot, user, &format!("{object}_view"), r, None, now))
+            .ok_or_else(|| StoreError::not_found(record_name(object, id)))?;
+        let lookups = normalize(snapshot, object, def, &mut patch)?;
+        if let Some(field) =
+            snapshot.first_unwritable_field(user, object, patch.keys().map(String::as_str), now)
+        {
+            return Err(StoreError::forbidden(format!("`{user}` may not edit field `{object}.{field}`")));
+        }
+        let mut merged = stored.clone();
+        for (name, value) in patch {
+            if value.is_null() {
+                merged.remove(&name);
+            } else {
+                merged.insert(name, value);
+            }
+        }
+        if !allowed(snapshot, user, &format!("{object}_update"), &merged, Some(&stored), now) {
+            return Err(StoreError::forbidden(format!(
+                "`{object}_update` does not allow `{user}` this change"
+            )));
+        }
+        self.check_lookups(&mut tx, snapshot, user, &lookups, now).await?;
+        let data = stored_data(&merged);
+        sqlx::query(&format!(
+            "UPDATE records SET data = {}, instants = {}, updated_at = $3 WHERE workspace = $4 AND object = $5 AND id = $6",
+            self.dialect.json_param(1),
+            self.dialect.json_param(2)
+        ))
+        .bind(Value::Object(data.clone()).to_string())
+        .bind(Value::Object(instants(&data)).to_string())
+        .bind(time_text(now))
+        .bind(snapshot.workspace())
+        .bind(object)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(self.redact_page(snapshot, user, object, vec![merged], now).await?.pop().unwrap_or_default())
+    }
+
+    /// Deletes a record as `user`.
+    pub async fn delete_record(
+        &self,
+        snapshot: &Snapshot,
+        user: &str,
+        object: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        object_def(snapshot, object)?;
+        let mut tx = self.begin_write().await?;
+        self.check_revision(&mut tx, snapshot.workspace(), snapshot.revision()).await?;
+        let stored = self
+            .fetch(Some(&mut tx), snapshot.workspace(), object, id)
+            .await?
+            .filter(|r| allowed(snapshot, user, &format!("{object}_view"), r, None, now))
+            .ok_or_else(|| StoreError::not_found(record_name(object, id)))?;
+        if !allowed(snapshot, user, &format!("{object}_delete"), &stored, None, now) {
+            return Err(StoreError::forbidden(format!(
+                "`{object}_delete` does not allow `{user}` to delete this record"
+            )));
+        }
+        sqlx::query("DELETE FROM records WHERE workspace = $1 AND object = $2 AND id = $3")
+            .bind(snapshot.workspace())
+            .bind(object)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rules 7 and 8 for a page: fetches every lookup target in one query
+    /// per target object, then redacts each record.
+    pub(crate) async fn redact_page(
+        &self,
+        snapshot: &Snapshot,
+        user: &str,
+        object: &str,
+        records: Vec<Record>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Record>, StoreError> {
+        let def = object_def(snapshot, object)?;
+        let mut wanted: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (name, field) in &def.fields {
+            let FieldType::Lookup(target) = &field.ty else { continue };
+            if snapshot.field_level(user, object, name, now) == FieldLevel::None {
+                continue;
+            }
+            let ids = wanted.entry(target.as_str()).or_default();
+            ids.extend(records.iter().filter_map(|r| r.get(name)?.as_str()).map(str::to_owned));
+        }
+        let mut targets: BTreeMap<(String, String), Record> = BTreeMap::new();
+        for (target, mut ids) in wanted {
+            ids.sort_unstable();
+            ids.dedup();
+            for chunk in ids.chunks(500) {
+                if chunk.is_empty() {
+                    continue;
+                }
+                let params: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+                let sql = format!(
+                    "SELECT id, {} FROM records WHERE workspace = $1 AND object = $2 AND id IN ({})",
+                    self.dialect.json_text("data"),
+                    params.join(", ")
+                );
+                let mut query =
+                    sqlx::query_as::<_, (String, String)>(&sql).bind(snapshot.workspace()).bind(target);
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                for (id, data) in query.fetch_all(&self.pool).await? {
+                    let record = with_id(&id, &data)?;
+                    targets.insert((target.to_owned(), id), record);
+                }
+            }
+        }
+        let lookup = |target: &str, id: &str| targets.get(&(target.to_owned(), id.to_owned()));
+        Ok(records.iter().map(|r| snapshot.redact(user, object, r, now, &lookup)).collect())
+    }
+
+    /// Lists the records of `object` that `user` may view (and that match
+    /// the filter and search), one page in id order.
+    pub async fn list_records(
+        &self,
+        snapshot: &Snapshot,
+        user: &str,
+        object: &str,
+        query: &ListQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Page, StoreError> {
+        let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+        let condition = self.list_condition(snapshot, user, object, query, now)?;
+        let (records, more) =
+            self.fetch_page(snapshot.workspace(), object, &condition, query.after.as_deref(), limit).await?;
+        let next_cursor =
+            if more { records.last().and_then(|r| r.get("id")?.as_str()).map(str::to_owned) } else { None };
+        let records = self.redact_page(snapshot, user, object, records, now).await?;
+        Ok(Page { records, next_cursor })
+    }
+
+    /// One page of raw records matching `condition` after `cursor`, and whether more follow.
+    pub(crate) async fn fetch_page(
+        &self,
+        workspace: &str,
+        object: &str,
+        condition: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<Record>, bool), StoreError> {
+        if let Some(cursor) = after {
+            if !valid_id(cursor) {
+                return Err(StoreError::invalid(format!("invalid cursor `{cursor}`")));
+            }
+        }
+        let sql = format!(
+            "SELECT id, {} FROM records WHERE workspace = $1 AND object = {} AND id > $2 AND {condition} \
+             ORDER BY id LIMIT {}",
+            self.dialect.json_text("data"),
+            quote(object),
+            limit + 1
+        );
+        let rows: Vec<(String, String)> =
+            sqlx::query_as(&sql).bind(workspace).bind(after.unwrap_or("")).fetch_all(&self.pool).await?;
+        let more = rows.len() > limit as usize;
+        let records = rows
+            .iter()
+            .take(limit as usize)
+            .map(|(id, data)| with_id(id, data))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((records, more))
+    }
+
+    /// The SQL condition of a list, search or export: rule 9, the view
+    /// predicate, the filter (checked to read only readable fields) and the search.
+    pub(crate) fn list_condition(
+        &self,
+        snapshot: &Snapshot,
+        user: &str,
+        object: &str,
+        query: &ListQuery,
+        now: DateTime<Utc>,
+    ) -> Result<String, StoreError> {
+        let def = object_def(snapshot, object)?;
+        module_allowed(snapshot, user, object, "view", now)?;
+        if !snapshot.may_list(user, object, now) {
+            return Err(StoreError::forbidden(format!(
+                "listing and searching `{object}` is for account owners and administrators"
+            )));
+        }
+        let translator = Translator::new(self.dialect);
+        let mut parts = vec![translator.predicate(&snapshot.view_predicate(user, object, now))?];
+        if let Some(filter) = query.filter.as_deref().filter(|f| !f.trim().is_empty()) {
+            let no_attributes = BTreeMap::new();
+            let ctx = TypeContext { object, fields: &def.fields, user_attributes: &no_attributes };
+            let expr = condition::compile(filter, &ctx)
+                .map_err(|e| StoreError::invalid(format!("invalid filter: {e}")))?;
+            for field in expr.fields() {
+                if snapshot.field_level(user, object, field, now) < FieldLevel::Read {
+                    return Err(StoreError::forbidden(format!(
+                        "`{user}` may not read field `{object}.{field}`"
+                    )));
+                }
+                // A lookup the user cannot follow would leak the hidden id through the filter.
+                if let Some(FieldType::Lookup(target)) = def.fields.get(field).map(|f| &f.ty) {
+                    if snapshot.view_predicate(user, target, now) != condition::Expr::Const(true) {
+                        return Err(StoreError::forbidden(format!(
+                            "filtering on lookup `{object}.{field}` needs view of every `{target}` record"
+                        )));
+                    }
+                }
+            }
+            let model_user = snapshot.model().users.get(user);
+            let empty = BTreeMap::new();
+            let user_ctx = UserContext {
+                id: user,
+                teams: model_user.map_or(&[][..], |u| u.teams.as_slice()),
+                attributes: model_user.map_or(&empty, |u| &u.attributes),
+            };
+            parts.push(translator.predicate(&expr.bind(&user_ctx))?);
+        }
+        if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
+            let fields: Vec<&str> = def
+                .fields
+                .iter()
+                .filter(|(_, f)| {
+                    matches!(
+                        f.ty,
+                        FieldType::String
+                            | FieldType::Enum(_)
+                            | FieldType::User
+                            | FieldType::Team
+                            | FieldType::Datetime
+                    )
+                })
+                .map(|(name, _)| name.as_str())
+                .filter(|name| snapshot.field_level(user, object, name, now) >= FieldLevel::Read)
+                .collect();
+            parts.push(translator.search(&fields, search)?);
+        }
+        Ok(format!("({})", parts.join(" AND ")))
+    }
+}

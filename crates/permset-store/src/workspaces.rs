@@ -1,0 +1,315 @@
+//! Workspaces and their model: create, load, change in one transaction
+//! (validate, bump the revision, append audit), and `apply` a whole
+//! workspace file with a plan of what changes.
+//!
+//! The model is stored as JSON in the workspace row; the revision is the
+//! row's counter. Record writes lock the same row (shared) and compare the
+//! revision with their snapshot's, so no decision is taken on a stale model.
+
+use chrono::Utc;
+use permset_core::{diff, Change, Model, Snapshot};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::{Any, Executor, Transaction};
+
+use crate::audit::{self, Append};
+use crate::db::time_text;
+use crate::records::sql::{quote, valid_field_name, Translator};
+use crate::records::validate::valid_id;
+use crate::{Store, StoreError};
+
+/// A workspace and its current revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkspaceInfo {
+    /// The workspace key.
+    pub key: String,
+    /// Its revision (bumped by every model change).
+    pub revision: u64,
+}
+
+/// What `apply` changes (or would change, for a dry run).
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// The workspace key.
+    pub workspace: String,
+    /// The revision the plan was made against.
+    pub from_revision: u64,
+    /// The revision written, when applied and something changed.
+    pub to_revision: Option<u64>,
+    /// The changes, in workspace-file order.
+    pub changes: Vec<Change>,
+}
+
+/// Store-level rules beyond the engine's: names that become SQL (object and
+/// field names) are plain identifiers.
+fn check_names(model: &Model) -> Result<(), StoreError> {
+    for (object, def) in &model.schema.objects {
+        if !valid_field_name(object) {
+            return Err(StoreError::invalid(format!(
+                "object name `{object}` must be letters, digits and `_`"
+            )));
+        }
+        for field in def.fields.keys() {
+            if !valid_field_name(field) || field == "id" {
+                return Err(StoreError::invalid(format!(
+                    "field name `{object}.{field}` must be letters, digits and `_`, and not `id`"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn to_json(model: &Model) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(model).map_err(StoreError::corrupt)
+}
+
+impl Store {
+    /// Creates a workspace with an empty model at revision 1.
+    pub async fn create_workspace(&self, key: &str, actor: &str) -> Result<u64, StoreError> {
+        if !valid_id(key) {
+            return Err(StoreError::invalid(format!(
+                "invalid workspace key `{key}`; use `[A-Za-z0-9_-]`, 1 to 64"
+            )));
+        }
+        let model = Model { workspace: key.to_owned(), ..Model::default() };
+        let now = Utc::now();
+        let mut tx = self.begin_write().await?;
+        let exists: Option<String> = sqlx::query_scalar("SELECT key FROM workspaces WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_some() {
+            return Err(StoreError::Conflict { message: format!("workspace `{key}` already exists") });
+        }
+        let after = to_json(&model)?;
+        sqlx::query(&format!(
+            "INSERT INTO workspaces (key, model, revision, created_at, updated_at) VALUES ($1, {}, 1, $3, $3)",
+            self.dialect.json_param(2)
+        ))
+        .bind(key)
+        .bind(after.to_string())
+        .bind(time_text(now))
+        .execute(&mut *tx)
+        .await?;
+        let entry = Append {
+            workspace: key,
+            actor,
+            action: "create_workspace",
+            reason: "",
+            before: &serde_json::Value::Null,
+            after: &after,
+            at: now,
+        };
+        audit::append(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok(1)
+    }
+
+    /// Every workspace, by key.
+    pub async fn workspaces(&self) -> Result<Vec<WorkspaceInfo>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT key, revision FROM workspaces ORDER BY key").fetch_all(&self.pool).await?;
+        Ok(rows.into_iter().map(|(key, revision)| WorkspaceInfo { key, revision: revision as u64 }).collect())
+    }
+
+    /// A workspace's model and revision.
+    pub async fn load(&self, workspace: &str) -> Result<(Model, u64), StoreError> {
+        let row: Option<(String, i64)> = sqlx::query_as(&format!(
+            "SELECT {}, revision FROM workspaces WHERE key = $1",
+            self.dialect.json_text("model")
+        ))
+        .bind(workspace)
+        .fetch_optional(&self.pool)
+        .await?;
+        let (model, revision) =
+            row.ok_or_else(|| StoreError::not_found(format!("workspace `{workspace}`")))?;
+        Ok((serde_json::from_str(&model).map_err(StoreError::corrupt)?, revision as u64))
+    }
+
+    /// A workspace's current revision.
+    pub async fn revision(&self, workspace: &str) -> Result<u64, StoreError> {
+        let revision: Option<i64> = sqlx::query_scalar("SELECT revision FROM workspaces WHERE key = $1")
+            .bind(workspace)
+            .fetch_optional(&self.pool)
+            .await?;
+        revision.map(|r| r as u64).ok_or_else(|| StoreError::not_found(format!("workspace `{workspace}`")))
+    }
+
+    /// Loads and compiles a workspace at its current revision.
+    pub async fn snapshot(&self, workspace: &str) -> Result<Snapshot, StoreError> {
+        let (model, revision) = self.load(workspace).await?;
+        Ok(Snapshot::compile_at(&model, Utc::now(), revision)?)
+    }
+
+    /// Runs `change` on the current model inside one transaction; if the
+    /// result compiles, stores it, bumps the revision and appends an audit
+    /// entry. Returns the new revision. On any error nothing is written.
+    pub async fn change_model<F>(
+        &self,
+        workspace: &str,
+        actor: &str,
+        reason: &str,
+        change: F,
+    ) -> Result<u64, StoreError>
+    where
+        F: FnOnce(&mut Model) -> Result<(), StoreError>,
+    {
+        let mut tx = self.begin_write().await?;
+        let (old, revision) = self.locked_model(&mut tx, workspace).await?;
+        let mut new = old.clone();
+        change(&mut new)?;
+        let (revision, snapshot) =
+            self.commit_model(tx, workspace, actor, "change_model", reason, &old, &new, revision).await?;
+        self.ensure_indexes(&snapshot).await;
+        Ok(revision)
+    }
+
+    /// Replaces a workspace's model with `model` (a loaded workspace file) as
+    /// one validated change, or with `dry_run` only reports the plan.
+    pub async fn apply(
+        &self,
+        workspace: &str,
+        actor: &str,
+        model: &Model,
+        reason: &str,
+        dry_run: bool,
+    ) -> Result<Plan, StoreError> {
+        if model.workspace != workspace {
+            return Err(StoreError::invalid(format!(
+                "the file is for workspace `{}`, not `{workspace}`",
+                model.workspace
+            )));
+        }
+        let mut tx = self.begin_write().await?;
+        let (old, revision) = self.locked_model(&mut tx, workspace).await?;
+        let changes = diff(&old, model);
+        let mut plan =
+            Plan { workspace: workspace.to_owned(), from_revision: revision, to_revision: None, changes };
+        check_names(model)?;
+        Snapshot::compile_at(model, Utc::now(), revision + 1)?;
+        if dry_run || plan.changes.is_empty() {
+            tx.rollback().await?;
+            return Ok(plan);
+        }
+        let (revision, snapshot) =
+            self.commit_model(tx, workspace, actor, "apply", reason, &old, model, revision).await?;
+        self.ensure_indexes(&snapshot).await;
+        plan.to_revision = Some(revision);
+        Ok(plan)
+    }
+
+    async fn locked_model(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        workspace: &str,
+    ) -> Result<(Model, u64), StoreError> {
+        let row: Option<(String, i64)> = sqlx::query_as(&format!(
+            "SELECT {}, revision FROM workspaces WHERE key = $1{}",
+            self.dialect.json_text("model"),
+            self.dialect.for_update()
+        ))
+        .bind(workspace)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let (model, revision) =
+            row.ok_or_else(|| StoreError::not_found(format!("workspace `{workspace}`")))?;
+        Ok((serde_json::from_str(&model).map_err(StoreError::corrupt)?, revision as u64))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_model(
+        &self,
+        mut tx: Transaction<'static, Any>,
+        workspace: &str,
+        actor: &str,
+        action: &str,
+        reason: &str,
+        old: &Model,
+        new: &Model,
+        revision: u64,
+    ) -> Result<(u64, Snapshot), StoreError> {
+        if new.workspace != workspace {
+            return Err(StoreError::invalid(format!("the workspace key cannot change (`{workspace}`)")));
+        }
+        check_names(new)?;
+        let now = Utc::now();
+        let next = revision + 1;
+        let snapshot = Snapshot::compile_at(new, now, next)?;
+        let (before, after) = (to_json(old)?, to_json(new)?);
+        sqlx::query(&format!(
+            "UPDATE workspaces SET model = {}, revision = $2, updated_at = $3 WHERE key = $4",
+            self.dialect.json_param(1)
+        ))
+        .bind(after.to_string())
+        .bind(next as i64)
+        .bind(time_text(now))
+        .bind(workspace)
+        .execute(&mut *tx)
+        .await?;
+        let entry = Append { workspace, actor, action, reason, before: &before, after: &after, at: now };
+        audit::append(&mut tx, entry).await?;
+        tx.commit().await?;
+        Ok((next, snapshot))
+    }
+
+    /// Inside a record write: the workspace's revision, locked against model
+    /// changes until the transaction ends; `Stale` if it is not `expected`.
+    pub(crate) async fn check_revision(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        workspace: &str,
+        expected: u64,
+    ) -> Result<(), StoreError> {
+        let revision: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT revision FROM workspaces WHERE key = $1{}",
+            self.dialect.for_share()
+        ))
+        .bind(workspace)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let current =
+            revision.ok_or_else(|| StoreError::not_found(format!("workspace `{workspace}`")))? as u64;
+        if current != expected {
+            return Err(StoreError::Stale { current });
+        }
+        Ok(())
+    }
+
+    /// Creates the expression indexes list filtering uses: each object's
+    /// owner and team fields and fields marked `indexed`, on exactly the
+    /// expression the translator emits. Failures are logged, not fatal: an
+    /// index only makes queries faster.
+    pub(crate) async fn ensure_indexes(&self, snapshot: &Snapshot) {
+        let translator = Translator::new(self.dialect);
+        for (object, def) in &snapshot.schema().objects {
+            for (name, field) in &def.fields {
+                let wanted = field.indexed
+                    || def.owner_field.as_deref() == Some(name)
+                    || def.team_field.as_deref() == Some(name);
+                let Some(expr) = translator.index_expression(name, &field.ty).filter(|_| wanted) else {
+                    continue;
+                };
+                let digest = hex::encode(Sha256::digest(format!("{object}\n{name}\n{expr}").as_bytes()));
+                let index = format!("rx_{}", digest.get(..20).unwrap_or(&digest));
+                let sql = format!(
+                    "CREATE INDEX IF NOT EXISTS {index} ON records (workspace, ({expr})) WHERE object = {}",
+                    quote(object)
+                );
+                if let Err(error) = self.pool.execute(sql.as_str()).await {
+                    tracing::warn!(%error, object, field = name, "could not create an index");
+                }
+            }
+        }
+    }
+
+    /// Ensures the indexes of every workspace (run on open).
+    pub(crate) async fn ensure_all_indexes(&self) -> Result<(), StoreError> {
+        for info in self.workspaces().await? {
+            if let Ok(snapshot) = self.snapshot(&info.key).await {
+                self.ensure_indexes(&snapshot).await;
+            }
+        }
+        Ok(())
+    }
+}
