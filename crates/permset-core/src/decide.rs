@@ -97,7 +97,8 @@ impl Snapshot {
             return match info.needs_view {
                 Some(view) if decision.allowed => {
                     let v = self.module_level(roles, view);
-                    Decision { allowed: v.allowed, limited: decision.limited || v.limited }
+                    // A deny is never "limited": that flag qualifies allows only.
+                    Decision { allowed: v.allowed, limited: v.allowed && (decision.limited || v.limited) }
                 }
                 _ => decision,
             };
@@ -284,22 +285,29 @@ impl Snapshot {
             if self.field_level(user, object, name, now) == FieldLevel::None {
                 continue;
             }
-            let lookup = info.def.fields.get(name).and_then(|f| match &f.ty {
-                FieldType::Lookup(target) => Some(target.as_str()),
-                _ => None,
-            });
-            let value = match (lookup, value.as_str()) {
-                (Some(target_object), Some(id)) => {
-                    let viewable = target(target_object, id).is_some_and(|t| {
-                        let permission = format!("{target_object}_view");
-                        self.check(&Request::new(user, &permission, now).on(t)).allowed
-                    });
-                    if viewable {
-                        value.clone()
-                    } else {
-                        serde_json::Value::Null
-                    }
+            let viewable = |target_object: &str, id: &serde_json::Value| {
+                let Some(id) = id.as_str() else { return false };
+                target(target_object, id).is_some_and(|t| {
+                    let permission = format!("{target_object}_view");
+                    self.check(&Request::new(user, &permission, now).on(t)).allowed
+                })
+            };
+            let blank = |target_object: &str, id: &serde_json::Value| {
+                if id.is_null() || viewable(target_object, id) {
+                    id.clone()
+                } else {
+                    serde_json::Value::Null
                 }
+            };
+            let value = match info.def.fields.get(name).map(|f| &f.ty) {
+                Some(FieldType::Lookup(target_object)) => blank(target_object, value),
+                // A list of lookups blanks each unviewable element, keeping positions.
+                Some(FieldType::List(inner)) => match (&**inner, value) {
+                    (FieldType::Lookup(target_object), serde_json::Value::Array(items)) => {
+                        serde_json::Value::Array(items.iter().map(|id| blank(target_object, id)).collect())
+                    }
+                    _ => value.clone(),
+                },
                 _ => value.clone(),
             };
             out.insert(name.clone(), value);
