@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::decide::{Decision, Request};
-use crate::model::{Access, FieldLevel, Limit, Role};
+use crate::model::{Access, Limit, Role};
 use crate::snapshot::{CompiledAccess, Snapshot};
 
 impl Snapshot {
@@ -85,24 +85,5 @@ impl Snapshot {
         };
         let scoped = self.decide_with_roles(user, &[role], perm, request.record, request.before);
         Decision { allowed: scoped.allowed, limited: decision.limited || scoped.limited }
-    }
-
-    /// Field level under a scoped key: the lower of the user's and the role's.
-    pub fn field_level_scoped(
-        &self,
-        user: &str,
-        object: &str,
-        field: &str,
-        now: DateTime<Utc>,
-        scope_role: Option<&str>,
-    ) -> FieldLevel {
-        let own = self.field_level(user, object, field, now);
-        let Some(scope) = scope_role else { return own };
-        let role_level = self
-            .role_ids
-            .get(scope)
-            .and_then(|&r| self.role_at(r))
-            .map_or(FieldLevel::None, |r| self.role_field_level(r, object, field));
-        own.min(role_level)
     }
 }

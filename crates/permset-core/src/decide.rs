@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::condition::{CmpOp, Expr, Operand, UserContext};
 use crate::model::{FieldLevel, FieldType, UserKind};
-use crate::snapshot::{CompiledAccess, CompiledLimit, CompiledUser, PermId, RoleIdx, Snapshot};
+use crate::snapshot::{CompiledAccess, CompiledLimit, CompiledUser, ObjectInfo, PermId, RoleIdx, Snapshot};
 use crate::Record;
 
 /// The answer to a check.
@@ -52,6 +52,29 @@ impl<'a> Request<'a> {
     pub fn on(mut self, record: &'a Record) -> Self {
         self.record = Some(record);
         self
+    }
+}
+
+/// Who acts: a user, optionally through a key limited to a role. A scoped
+/// actor gets the intersection of the user's permissions and the role's
+/// (DESIGN.md §4): an integration or assistant never exceeds either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor<'a> {
+    /// The user key.
+    pub user: &'a str,
+    /// The role a scoped key is limited to.
+    pub scope: Option<&'a str>,
+}
+
+impl<'a> From<&'a str> for Actor<'a> {
+    fn from(user: &'a str) -> Self {
+        Actor { user, scope: None }
+    }
+}
+
+impl<'a> From<&'a String> for Actor<'a> {
+    fn from(user: &'a String) -> Self {
+        Actor { user, scope: None }
     }
 }
 
@@ -172,32 +195,56 @@ impl Snapshot {
         }
     }
 
-    /// Rule 7: the user's access to one field of an object.
-    pub fn field_level(&self, user: &str, object: &str, field: &str, now: DateTime<Utc>) -> FieldLevel {
-        let Some(user) = self.user(user) else { return FieldLevel::None };
+    /// Rule 7: the actor's access to one field of an object.
+    pub fn field_level<'a>(
+        &self,
+        actor: impl Into<Actor<'a>>,
+        object: &str,
+        field: &str,
+        now: DateTime<Utc>,
+    ) -> FieldLevel {
+        let actor = actor.into();
+        let Some(user) = self.user(actor.user) else { return FieldLevel::None };
         let known = self.object(object).is_some_and(|o| o.def.fields.contains_key(field) || field == "id");
         if !known {
             return FieldLevel::None;
         }
-        if user.account_owner {
-            return FieldLevel::Edit;
+        let level = if user.account_owner {
+            FieldLevel::Edit
+        } else {
+            self.with_roles(user, now, |roles| self.roles_field_level(roles, object, field))
+        };
+        match actor.scope {
+            None => level,
+            Some(scope) => match self.role_ids.get(scope) {
+                Some(&role) => level.min(self.roles_field_level(&[role], object, field)),
+                None => FieldLevel::None,
+            },
         }
-        self.with_roles(user, now, |roles| {
-            roles
-                .iter()
-                .filter_map(|&r| self.role_at(r))
-                .map(|role| self.role_field_level(role, object, field))
-                .max()
-                .unwrap_or(FieldLevel::None)
-        })
+    }
+
+    fn roles_field_level(&self, roles: &[RoleIdx], object: &str, field: &str) -> FieldLevel {
+        roles
+            .iter()
+            .filter_map(|&r| self.role_at(r))
+            .map(|role| self.role_field_level(role, object, field))
+            .max()
+            .unwrap_or(FieldLevel::None)
     }
 
     /// Rule 7 for every field of an object (plus `id`, readable whenever the object is).
-    pub fn field_levels(&self, user: &str, object: &str, now: DateTime<Utc>) -> Vec<(String, FieldLevel)> {
+    pub fn field_levels<'a>(
+        &self,
+        actor: impl Into<Actor<'a>>,
+        object: &str,
+        now: DateTime<Utc>,
+    ) -> Vec<(String, FieldLevel)> {
+        let actor = actor.into();
         let Some(def) = self.object(object) else { return Vec::new() };
         let mut out: Vec<(String, FieldLevel)> =
-            def.def.fields.keys().map(|f| (f.clone(), self.field_level(user, object, f, now))).collect();
-        let id_level = if self.check(&Request::new(user, &format!("{object}_view"), now)).allowed {
+            def.def.fields.keys().map(|f| (f.clone(), self.field_level(actor, object, f, now))).collect();
+        let view = format!("{object}_view");
+        let id_level = if self.check_scoped(&Request::new(actor.user, &view, now), actor.scope).allowed {
             FieldLevel::Read
         } else {
             FieldLevel::None
@@ -206,90 +253,110 @@ impl Snapshot {
         out
     }
 
-    /// Rule 9: whether the user may list and search the object's records at all.
-    pub fn may_list(&self, user: &str, object: &str, now: DateTime<Utc>) -> bool {
-        let Some(u) = self.user(user) else { return false };
+    /// Rule 9: whether the actor may list and search the object's records at all.
+    pub fn may_list<'a>(&self, actor: impl Into<Actor<'a>>, object: &str, now: DateTime<Utc>) -> bool {
+        let actor = actor.into();
+        let Some(u) = self.user(actor.user) else { return false };
         if self.object(object).is_none() {
             return false;
         }
-        if self.list_is_open(object) || u.account_owner {
+        if self.list_is_open(object) {
             return true;
         }
         let admin = ["administrator", "account_owner"].map(|k| self.role_ids.get(k).copied());
-        self.with_roles(u, now, |roles| roles.iter().any(|r| admin.contains(&Some(*r))))
+        let is_admin = |roles: &[RoleIdx]| roles.iter().any(|r| admin.contains(&Some(*r)));
+        let user_may = u.account_owner || self.with_roles(u, now, is_admin);
+        let scope_may = actor.scope.is_none_or(|scope| self.role_ids.get(scope).is_some_and(|&r| is_admin(&[r])));
+        user_may && scope_may
     }
 
-    /// The records of `object` the user may view, as an expression over record
-    /// fields only (the user's values substituted). The store translates it to
-    /// SQL; [`Expr::matches`] evaluates it with exactly `check`'s semantics.
-    pub fn view_predicate(&self, user: &str, object: &str, now: DateTime<Utc>) -> Expr {
-        let (Some(u), Some(info)) = (self.user(user), self.object(object)) else { return Expr::Const(false) };
-        if u.account_owner {
-            return Expr::Const(true);
+    /// The records of `object` the actor may view, as an expression over
+    /// record fields only (the user's values substituted). The store
+    /// translates it to SQL; [`Expr::matches`] evaluates it with exactly
+    /// `check`'s semantics.
+    pub fn view_predicate<'a>(&self, actor: impl Into<Actor<'a>>, object: &str, now: DateTime<Utc>) -> Expr {
+        let actor = actor.into();
+        let (Some(u), Some(info)) = (self.user(actor.user), self.object(object)) else {
+            return Expr::Const(false);
+        };
+        let own = if u.account_owner {
+            Expr::Const(true)
+        } else {
+            self.with_roles(u, now, |roles| self.predicate_for_roles(u, info, roles))
+        };
+        let Some(scope) = actor.scope else { return own };
+        let Some(&role) = self.role_ids.get(scope) else { return Expr::Const(false) };
+        match (own, self.predicate_for_roles(u, info, &[role])) {
+            (Expr::Const(false), _) | (_, Expr::Const(false)) => Expr::Const(false),
+            (Expr::Const(true), other) | (other, Expr::Const(true)) => other,
+            (a, b) => Expr::And(vec![a, b]),
         }
+    }
+
+    /// The view predicate given by exactly `roles` for user `u`.
+    fn predicate_for_roles(&self, u: &CompiledUser, info: &ObjectInfo, roles: &[RoleIdx]) -> Expr {
         let ctx = user_context(u);
         let owner = info.def.owner_field.as_ref().map(|f| {
             let field = Operand::Field { name: f.clone(), ty: FieldType::User };
             Expr::Compare { left: field, op: CmpOp::Eq, right: Operand::Value(u.key.clone().into()) }
         });
-        self.with_roles(u, now, |roles| {
-            let mut any = Vec::new();
-            for &r in roles {
-                match self.role_at(r).and_then(|role| role.table.get(info.view as usize)) {
-                    Some(CompiledAccess::All) => return Expr::Const(true),
-                    Some(CompiledAccess::Limited(limits)) => {
-                        for (limit, _) in limits.iter() {
-                            match limit {
-                                CompiledLimit::Own => any.extend(owner.clone()),
-                                CompiledLimit::Team => {
-                                    if let Some(team_field) = &info.def.team_field {
-                                        let teams = u.teams.iter().map(|t| t.clone().into()).collect();
-                                        any.push(Expr::Compare {
-                                            left: Operand::Field { name: team_field.clone(), ty: FieldType::Team },
-                                            op: CmpOp::In,
-                                            right: Operand::Value(serde_json::Value::Array(teams)),
-                                        });
-                                    }
-                                    any.extend(owner.clone());
+        let mut any = Vec::new();
+        for &r in roles {
+            match self.role_at(r).and_then(|role| role.table.get(info.view as usize)) {
+                Some(CompiledAccess::All) => return Expr::Const(true),
+                Some(CompiledAccess::Limited(limits)) => {
+                    for (limit, _) in limits.iter() {
+                        match limit {
+                            CompiledLimit::Own => any.extend(owner.clone()),
+                            CompiledLimit::Team => {
+                                if let Some(team_field) = &info.def.team_field {
+                                    let teams = u.teams.iter().map(|t| t.clone().into()).collect();
+                                    any.push(Expr::Compare {
+                                        left: Operand::Field { name: team_field.clone(), ty: FieldType::Team },
+                                        op: CmpOp::In,
+                                        right: Operand::Value(serde_json::Value::Array(teams)),
+                                    });
                                 }
-                                CompiledLimit::Condition(expr) => any.push(expr.bind(&ctx)),
+                                any.extend(owner.clone());
                             }
+                            CompiledLimit::Condition(expr) => any.push(expr.bind(&ctx)),
                         }
                     }
-                    _ => {}
                 }
+                _ => {}
             }
-            any.dedup();
-            match any.len() {
-                0 => Expr::Const(false),
-                1 => any.pop().unwrap_or(Expr::Const(false)),
-                _ => Expr::Or(any),
-            }
-        })
+        }
+        any.dedup();
+        match any.len() {
+            0 => Expr::Const(false),
+            1 => any.pop().unwrap_or(Expr::Const(false)),
+            _ => Expr::Or(any),
+        }
     }
 
-    /// Rules 7 and 8 applied to a record read by `user`: fields below `read`
-    /// are removed, and lookups whose target the user cannot view are blanked
-    /// (`null`). `target` fetches a lookup's target record by object and id.
-    pub fn redact<'r>(
+    /// Rules 7 and 8 applied to a record read by the actor: fields below
+    /// `read` are removed, and lookups whose target the actor cannot view are
+    /// blanked (`null`). `target` fetches a lookup's target record by object and id.
+    pub fn redact<'a, 'r>(
         &self,
-        user: &str,
+        actor: impl Into<Actor<'a>>,
         object: &str,
         record: &Record,
         now: DateTime<Utc>,
         target: &dyn Fn(&str, &str) -> Option<&'r Record>,
     ) -> Record {
+        let actor = actor.into();
         let Some(info) = self.object(object) else { return Record::new() };
         let mut out = Record::new();
         for (name, value) in record {
-            if self.field_level(user, object, name, now) == FieldLevel::None {
+            if self.field_level(actor, object, name, now) == FieldLevel::None {
                 continue;
             }
             let viewable = |target_object: &str, id: &serde_json::Value| {
                 let Some(id) = id.as_str() else { return false };
                 target(target_object, id).is_some_and(|t| {
                     let permission = format!("{target_object}_view");
-                    self.check(&Request::new(user, &permission, now).on(t)).allowed
+                    self.check_scoped(&Request::new(actor.user, &permission, now).on(t), actor.scope).allowed
                 })
             };
             let blank = |target_object: &str, id: &serde_json::Value| {
@@ -315,15 +382,16 @@ impl Snapshot {
         out
     }
 
-    /// Rule 7 for a write: the first touched field the user may not edit, if any.
-    pub fn first_unwritable_field<'f>(
+    /// Rule 7 for a write: the first touched field the actor may not edit, if any.
+    pub fn first_unwritable_field<'a, 'f>(
         &self,
-        user: &str,
+        actor: impl Into<Actor<'a>>,
         object: &str,
         fields: impl IntoIterator<Item = &'f str>,
         now: DateTime<Utc>,
     ) -> Option<&'f str> {
-        fields.into_iter().find(|f| *f != "id" && self.field_level(user, object, f, now) < FieldLevel::Edit)
+        let actor = actor.into();
+        fields.into_iter().find(|f| *f != "id" && self.field_level(actor, object, f, now) < FieldLevel::Edit)
     }
 
     /// The kind of a user, if it exists.

@@ -37,7 +37,7 @@ pub use catalogue::{
     all_permissions, is_standard_object, merged_schema, system_role_names, system_roles, BUILTIN_MODULES,
     PREREQUISITES, STANDARD_ACTIONS, STANDARD_OBJECTS,
 };
-pub use decide::{Decision, Request};
+pub use decide::{Actor, Decision, Request};
 pub use diff::{diff, Change};
 pub use explain::{Assigned, Explanation, NearMiss, Step};
 pub use file::{load_workspace_file, to_workspace_file, FileError, SourceMap};
