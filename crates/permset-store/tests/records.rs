@@ -1,0 +1,285 @@
+//! Records behind the engine, on every back end: the seed products' holes
+//! (list, search, export and lookups showing end users what they may not
+//! view) stay closed, writes are checked field by field and before/after,
+//! and stale snapshots are refused.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use common::{model, on_each_backend, Backend, SUPPORT};
+use futures::TryStreamExt;
+use permset_core::{Record, Snapshot};
+use permset_store::{ExportFormat, ListQuery, StoreError};
+use serde_json::{json, Value};
+
+fn rec(value: Value) -> Record {
+    value.as_object().unwrap().clone()
+}
+
+async fn setup(b: &Backend) -> Arc<Snapshot> {
+    let store = &b.store;
+    store.create_workspace("acme", "olivia").await.unwrap();
+    store.apply("acme", "olivia", &model(SUPPORT), "initial", false).await.unwrap();
+    let snap = store.snapshot("acme").await.unwrap();
+    let now = Utc::now();
+    for r in [
+        json!({"id": "c1", "tier": "vip", "ssn": "111"}),
+        json!({"id": "c2", "tier": "basic", "ssn": "222"}),
+    ] {
+        store.create_record(&snap, "olivia", "customers", rec(r), now).await.unwrap();
+    }
+    for r in [
+        json!({"id": "o1", "title": "Alpha widget", "amount": 10, "status": "open", "customer": "c1", "owner": "bob",
+               "team": "tier2", "company": "acme_corp", "note": "SECRETZEBRA", "placed_at": "2024-01-01T10:00:00+02:00"}),
+        json!({"id": "o2", "title": "Beta gadget", "amount": 20, "status": "closed", "customer": "c2", "owner": "alice",
+               "team": "tier1", "company": "acme_corp", "note": "x"}),
+        json!({"id": "o3", "title": "Gamma zebra", "amount": 30, "status": "closed", "owner": "alice",
+               "company": "other_corp", "note": "y"}),
+        json!({"id": "o4", "title": "Delta", "amount": 5, "status": "open", "owner": "bob", "company": "other_corp"}),
+    ] {
+        store.create_record(&snap, "olivia", "orders", rec(r), now).await.unwrap();
+    }
+    Arc::new(snap)
+}
+
+fn ids(records: &[Record]) -> Vec<&str> {
+    records.iter().map(|r| r["id"].as_str().unwrap()).collect()
+}
+
+async fn list(b: &Backend, snap: &Snapshot, user: &str, query: ListQuery) -> Result<Vec<Record>, StoreError> {
+    Ok(b.store.list_records(snap, user, "orders", &query, Utc::now()).await?.records)
+}
+
+fn search(text: &str) -> ListQuery {
+    ListQuery { search: Some(text.into()), ..ListQuery::default() }
+}
+
+fn filter(text: &str) -> ListQuery {
+    ListQuery { filter: Some(text.into()), ..ListQuery::default() }
+}
+
+#[tokio::test]
+async fn end_user_listing_sees_only_viewable_records_and_fields() {
+    on_each_backend(|b| async move {
+        let snap = setup(&b).await;
+        let records = list(&b, &snap, "eve", ListQuery::default()).await.unwrap();
+        assert_eq!(ids(&records), ["o1", "o2"]);
+        for r in &records {
+            assert!(!r.contains_key("note"), "protected field leaked: {r:?}");
+            assert_eq!(r["customer"], Value::Null, "lookup to an unviewable customer leaked");
+        }
+        assert_eq!(ids(&list(&b, &snap, "mallory", ListQuery::default()).await.unwrap()), ["o3", "o4"]);
+        // Agents: own + team for bob, everything for alice; lookups follow customers_view.
+        let bobs = list(&b, &snap, "bob", ListQuery::default()).await.unwrap();
+        assert_eq!(ids(&bobs), ["o1", "o4"]);
+        assert_eq!(bobs[0]["customer"], Value::Null);
+        let alices = list(&b, &snap, "alice", ListQuery::default()).await.unwrap();
+        assert_eq!(ids(&alices), ["o1", "o2", "o3", "o4"]);
+        assert_eq!(alices[0]["customer"], json!("c1"));
+        assert!(!alices[0].contains_key("note"));
+        // Datetimes are stored as UTC instants.
+        assert_eq!(alices[0]["placed_at"], json!("2024-01-01T08:00:00.000000000Z"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn end_user_search_cannot_probe_hidden_records_or_fields() {
+    on_each_backend(|b| async move {
+        let snap = setup(&b).await;
+        // `zebra` is in a hidden record's title and in a visible record's protected note.
+        assert!(list(&b, &snap, "eve", search("zebra")).await.unwrap().is_empty());
+        assert_eq!(ids(&list(&b, &snap, "eve", search("ALPHA")).await.unwrap()), ["o1"]);
+        assert_eq!(ids(&list(&b, &snap, "alice", search("zebra")).await.unwrap()), ["o3"]);
+        assert_eq!(ids(&list(&b, &snap, "olivia", search("zebra")).await.unwrap()), ["o1", "o3"]);
+        // Filters may not read hidden fields, nor follow lookups the user cannot view.
+        let err = list(&b, &snap, "eve", filter(r#"note == "SECRETZEBRA""#)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Forbidden { .. }), "{err}");
+        assert_eq!(err.to_string(), "`eve` may not read field `orders.note`");
+        let err = list(&b, &snap, "eve", filter(r#"customer == "c1""#)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Forbidden { .. }), "{err}");
+        assert_eq!(ids(&list(&b, &snap, "eve", filter("amount > 5")).await.unwrap()), ["o1", "o2"]);
+        assert_eq!(ids(&list(&b, &snap, "alice", filter("owner == user.id")).await.unwrap()), ["o2", "o3"]);
+        let err = list(&b, &snap, "alice", filter("amont > 5")).await.unwrap_err();
+        assert!(err.to_string().contains("did you mean `amount`?"), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn end_user_export_holds_only_exportable_records_and_readable_fields() {
+    on_each_backend(|b| async move {
+        let snap = setup(&b).await;
+        let now = Utc::now();
+        let q = ListQuery::default();
+        let ndjson: Vec<String> = b
+            .store
+            .export_records(snap.clone(), "eve", "orders", &q, ExportFormat::Ndjson, now)
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let text = ndjson.concat();
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        assert_eq!(lines[0]["id"], "o2");
+        assert_eq!(lines[0]["customer"], Value::Null);
+        assert!(!text.contains("note") && !text.contains("SECRET"));
+        let csv: Vec<String> = b
+            .store
+            .export_records(snap.clone(), "eve", "orders", &q, ExportFormat::Csv, now)
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let csv = csv.concat();
+        let rows: Vec<&str> = csv.lines().collect();
+        assert_eq!(rows[0], "id,amount,company,customer,owner,placed_at,status,team,title");
+        assert_eq!(rows[1], "o2,20,acme_corp,,alice,,closed,tier1,Beta gadget");
+        assert_eq!(rows.len(), 2);
+        // No export grant: refused before anything is read.
+        let err = b.store.export_records(snap.clone(), "olivia_missing", "orders", &q, ExportFormat::Csv, now);
+        assert!(matches!(err, Err(StoreError::Forbidden { .. })));
+        // Many records: exported across batches, in id order, all of them.
+        let many: Vec<String> = (0..1005).map(|i| format!("m{i:05}")).collect();
+        for id in &many {
+            let r = rec(json!({"id": id, "title": "bulk", "company": "acme_corp", "status": "closed"}));
+            b.store.create_record(&snap, "olivia", "orders", r, now).await.unwrap();
+        }
+        let chunks: Vec<String> = b
+            .store
+            .export_records(snap.clone(), "eve", "orders", &search("bulk"), ExportFormat::Ndjson, now)
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let got: Vec<String> = chunks
+            .concat()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(got, many);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn single_reads_hide_unviewable_records_and_blank_lookups() {
+    on_each_backend(|b| async move {
+        let snap = setup(&b).await;
+        let now = Utc::now();
+        let err = b.store.get_record(&snap, "eve", "orders", "o3", now).await.unwrap_err();
+        assert_eq!(err.to_string(), "record `o3` of `orders` not found");
+        let o1 = b.store.get_record(&snap, "eve", "orders", "o1", now).await.unwrap();
+        assert_eq!(o1["customer"], Value::Null);
+        assert!(!o1.contains_key("note"));
+        // The lookup target itself is not readable either.
+        assert!(b.store.get_record(&snap, "eve", "customers", "c1", now).await.is_err());
+        let c1 = b.store.get_record(&snap, "alice", "customers", "c1", now).await.unwrap();
+        assert!(!c1.contains_key("ssn"), "protected field shown without an explicit grant");
+        let full = b.store.get_record(&snap, "olivia", "orders", "o1", now).await.unwrap();
+        assert_eq!(full["note"], "SECRETZEBRA");
+        // Rule 9: admins-only listing, single reads still by rules 1-8.
+        let err = b.store.list_records(&snap, "alice", "contracts", &ListQuery::default(), now).await.unwrap_err();
+        assert!(matches!(err, StoreError::Forbidden { .. }), "{err}");
+        assert!(b.store.list_records(&snap, "olivia", "contracts", &ListQuery::default(), now).await.is_ok());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn writes_are_checked_by_field_and_before_and_after() {
+    on_each_backend(|b| async move {
+        let snap = setup(&b).await;
+        let now = Utc::now();
+        let s = &b.store;
+        let forbidden = |r: Result<Record, StoreError>| match r {
+            Err(StoreError::Forbidden { message }) => message,
+            other => panic!("expected forbidden, got {other:?}"),
+        };
+        // End users may create only in their company, and edit no field (rule 7 denies the whole write).
+        let m = forbidden(s.create_record(&snap, "eve", "orders", rec(json!({"company": "acme_corp"})), now).await);
+        assert_eq!(m, "`eve` may not edit field `orders.company`");
+        // Update must hold before and after (status open -> closed leaves the grant).
+        let m = forbidden(s.update_record(&snap, "alice", "orders", "o2", rec(json!({"title": "x"})), now).await);
+        assert!(m.contains("orders_update"), "{m}");
+        let m = forbidden(s.update_record(&snap, "alice", "orders", "o1", rec(json!({"status": "closed"})), now).await);
+        assert!(m.contains("orders_update"), "{m}");
+        let m = forbidden(s.update_record(&snap, "alice", "orders", "o1", rec(json!({"note": "n"})), now).await);
+        assert_eq!(m, "`alice` may not edit field `orders.note`");
+        let ok = s.update_record(&snap, "alice", "orders", "o1", rec(json!({"title": "Renamed"})), now).await.unwrap();
+        assert_eq!(ok["title"], "Renamed");
+        let stored = s.get_record(&snap, "olivia", "orders", "o1", now).await.unwrap();
+        assert_eq!(stored["note"], "SECRETZEBRA", "an update kept the fields it did not touch");
+        // Records the user may not view are not found, for update and delete alike.
+        let err = s.update_record(&snap, "bob", "orders", "o2", rec(json!({"title": "x"})), now).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotFound { .. }));
+        assert!(matches!(s.delete_record(&snap, "bob", "orders", "o2", now).await, Err(StoreError::NotFound { .. })));
+        assert!(matches!(s.delete_record(&snap, "bob", "orders", "o1", now).await, Err(StoreError::Forbidden { .. })));
+        s.delete_record(&snap, "alice", "orders", "o3", now).await.unwrap();
+        assert!(s.get_record(&snap, "olivia", "orders", "o3", now).await.is_err());
+        // Values are validated against the schema, with the nearest name.
+        let invalid = |r: Result<Record, StoreError>| match r {
+            Err(StoreError::Invalid { message }) => message,
+            other => panic!("expected invalid, got {other:?}"),
+        };
+        for (fields, expected) in [
+            (json!({"statuz": "open"}), "unknown field `statuz` of `orders`; did you mean `status`?"),
+            (json!({"status": "opne"}), "unknown value `opne` for `status`; did you mean `open`?"),
+            (json!({"amount": "ten"}), "`orders.amount` must be a number, not `\"ten\"`"),
+            (json!({"owner": "bobb"}), "unknown user `bobb` for `owner`; did you mean `bob`?"),
+            (json!({"customer": "c9"}), "`customer`: no `customers` record `c9`"),
+            (
+                json!({"placed_at": "yesterday"}),
+                "invalid datetime `yesterday` for `placed_at`; expected RFC 3339, like `2024-01-31T09:00:00Z`",
+            ),
+        ] {
+            assert_eq!(invalid(s.create_record(&snap, "alice", "orders", rec(fields), now).await), expected);
+        }
+        assert!(matches!(
+            s.create_record(&snap, "alice", "orders", rec(json!({"id": "o1"})), now).await,
+            Err(StoreError::Conflict { .. })
+        ));
+        // A snapshot older than the stored model decides nothing.
+        s.change_model("acme", "olivia", "add a team", |m| {
+            m.teams.insert("tier3".into(), Default::default());
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let err = s.update_record(&snap, "alice", "orders", "o1", rec(json!({"title": "y"})), now).await.unwrap_err();
+        assert!(matches!(err, StoreError::Stale { current } if current == snap.revision() + 1), "{err}");
+        let fresh = s.snapshot("acme").await.unwrap();
+        s.update_record(&fresh, "alice", "orders", "o1", rec(json!({"title": "y"})), now).await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pages_follow_the_cursor_in_id_order() {
+    on_each_backend(|b| async move {
+        let snap = setup(&b).await;
+        let now = Utc::now();
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let q = ListQuery { after: after.clone(), limit: Some(3), ..ListQuery::default() };
+            let page = b.store.list_records(&snap, "alice", "orders", &q, now).await.unwrap();
+            seen.extend(ids(&page.records).into_iter().map(str::to_owned));
+            match page.next_cursor {
+                Some(c) => after = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ["o1", "o2", "o3", "o4"]);
+        // Generated ids sort by creation time.
+        let a = b.store.create_record(&snap, "alice", "orders", Record::new(), now).await.unwrap();
+        let c = b.store.create_record(&snap, "alice", "orders", Record::new(), now).await.unwrap();
+        assert_eq!(a["id"].as_str().unwrap().len(), 26);
+        assert!(a["id"].as_str() < c["id"].as_str() || a["id"].as_str().unwrap()[..10] == c["id"].as_str().unwrap()[..10]);
+    })
+    .await;
+}
