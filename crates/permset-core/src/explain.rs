@@ -63,11 +63,15 @@ pub struct Step {
 pub enum NearMiss {
     /// No role granting the permission is assigned; these roles would.
     NotAssigned {
+        /// The permission no assigned role grants.
+        permission: String,
         /// Roles of the workspace granting it.
         roles: Vec<String>,
     },
     /// The user holds a granting role, but in another workspace.
     OtherWorkspace {
+        /// The permission granted there.
+        permission: String,
         /// That workspace.
         workspace: String,
         /// The role there.
@@ -75,6 +79,8 @@ pub enum NearMiss {
     },
     /// A granting role's assignment has expired.
     Expired {
+        /// The permission the role grants.
+        permission: String,
         /// The role.
         role: String,
         /// How it was assigned.
@@ -84,6 +90,8 @@ pub enum NearMiss {
     },
     /// A team role grants it, but team roles are ignored without `teams_view`.
     TeamRolesIgnored {
+        /// The permission the role grants.
+        permission: String,
         /// The role.
         role: String,
         /// The team.
@@ -104,6 +112,8 @@ pub enum NearMiss {
     },
     /// The role's kind does not fit the user's kind (rule 10).
     WrongKind {
+        /// The permission the role grants.
+        permission: String,
         /// The role.
         role: String,
     },
@@ -123,25 +133,31 @@ impl fmt::Display for NearMiss {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let suggest = |s: &Option<String>| s.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
         match self {
-            NearMiss::NotAssigned { roles } if roles.is_empty() => f.write_str("no role of this workspace grants it"),
-            NearMiss::NotAssigned { roles } => {
+            NearMiss::NotAssigned { permission, roles } if roles.is_empty() => {
+                write!(f, "no role of this workspace grants `{permission}`")
+            }
+            NearMiss::NotAssigned { permission, roles } => {
                 let list: Vec<String> = roles.iter().map(|r| format!("`{r}`")).collect();
-                write!(f, "no role granting it is assigned; roles that grant it: {}", list.join(", "))
+                write!(f, "no role granting `{permission}` is assigned; roles that grant it: {}", list.join(", "))
             }
-            NearMiss::OtherWorkspace { workspace, role } => {
-                write!(f, "role `{role}` grants it, but in workspace `{workspace}`")
+            NearMiss::OtherWorkspace { permission, workspace, role } => {
+                write!(f, "role `{role}` grants `{permission}`, but in workspace `{workspace}`")
             }
-            NearMiss::Expired { role, assigned, expired_at } => {
-                write!(f, "role `{role}` ({assigned}) grants it, but the assignment expired at {}", expired_at.to_rfc3339())
-            }
-            NearMiss::TeamRolesIgnored { role, team } => write!(
+            NearMiss::Expired { permission, role, assigned, expired_at } => write!(
                 f,
-                "role `{role}` grants it via team `{team}`, but team roles are ignored without `teams_view` on a directly assigned role"
+                "role `{role}` ({assigned}) grants `{permission}`, but the assignment expired at {}",
+                expired_at.to_rfc3339()
+            ),
+            NearMiss::TeamRolesIgnored { permission, role, team } => write!(
+                f,
+                "role `{role}` grants `{permission}` via team `{team}`, but team roles are ignored without `teams_view` on a directly assigned role"
             ),
             NearMiss::ConditionFalse { role, permission, on, limit, values } => {
                 write!(f, "role `{role}` grants `{permission}` only for `{limit}`, false for the {on}: {values}")
             }
-            NearMiss::WrongKind { role } => write!(f, "role `{role}` is of the other kind of user and counts for nothing"),
+            NearMiss::WrongKind { permission, role } => {
+                write!(f, "role `{role}` grants `{permission}` but is of the other kind of user and counts for nothing")
+            }
             NearMiss::UnknownPermission { suggestion } => write!(f, "unknown permission{}", suggest(suggestion)),
             NearMiss::UnknownUser { suggestion } => write!(f, "unknown user{}", suggest(suggestion)),
         }
@@ -240,6 +256,15 @@ impl Snapshot {
         }
         out.near_misses.extend(condition_misses);
         out.near_misses.sort_by_key(miss_order);
+        // A role assigned twice (directly and via a team) yields the same line twice.
+        let mut seen = Vec::new();
+        out.near_misses.retain(|m| {
+            let fresh = !seen.contains(m);
+            if fresh {
+                seen.push(m.clone());
+            }
+            fresh
+        });
         out
     }
 
@@ -407,7 +432,7 @@ impl Snapshot {
                 .filter(|r| r.role.kind == user.kind)
                 .map(|r| r.key.clone())
                 .collect();
-            out.push(NearMiss::NotAssigned { roles });
+            out.push(NearMiss::NotAssigned { permission: perm_name.to_owned(), roles });
         }
         for other in others.iter().filter(|o| o.workspace != self.workspace) {
             for role in other.roles_of(&user.key, now) {
@@ -415,7 +440,11 @@ impl Snapshot {
                     other.role_ids.get(role).is_some_and(|&r| other.grants(r, p))
                 });
                 if grants {
-                    out.push(NearMiss::OtherWorkspace { workspace: other.workspace.clone(), role: role.to_owned() });
+                    out.push(NearMiss::OtherWorkspace {
+                        permission: perm_name.to_owned(),
+                        workspace: other.workspace.clone(),
+                        role: role.to_owned(),
+                    });
                 }
             }
         }
@@ -427,16 +456,25 @@ impl Snapshot {
             let Some(role) = self.role_at(a.role) else { continue };
             let key = role.key.clone();
             if role.role.kind != user.kind {
-                out.push(NearMiss::WrongKind { role: key });
+                out.push(NearMiss::WrongKind { permission: perm_name.to_owned(), role: key });
                 continue;
             }
             match a.expires_at {
                 Some(at) if at <= now => {
-                    out.push(NearMiss::Expired { role: key, assigned: self.assigned(a.via), expired_at: at })
+                    out.push(NearMiss::Expired {
+                        permission: perm_name.to_owned(),
+                        role: key,
+                        assigned: self.assigned(a.via),
+                        expired_at: at,
+                    })
                 }
                 _ => {
                     if let (Via::Team(t), false) = (a.via, team_roles_count) {
-                        out.push(NearMiss::TeamRolesIgnored { role: key, team: self.team_key(t).to_owned() });
+                        out.push(NearMiss::TeamRolesIgnored {
+                            permission: perm_name.to_owned(),
+                            role: key,
+                            team: self.team_key(t).to_owned(),
+                        });
                     }
                 }
             }
@@ -444,10 +482,15 @@ impl Snapshot {
     }
 }
 
-fn dedup(mut ids: Vec<PermId>) -> Vec<PermId> {
-    ids.sort_unstable();
-    ids.dedup();
-    ids
+/// Drops repeated ids, keeping the requirements' order (the asked permission first).
+fn dedup(ids: Vec<PermId>) -> Vec<PermId> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
 }
 
 /// The troubleshooting checklist's order.
