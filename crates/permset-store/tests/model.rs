@@ -33,7 +33,10 @@ async fn apply_plans_then_applies_atomically() {
         assert!(err.to_string().contains("did you mean `orders_view`?"), "{err}");
         let err = s
             .change_model("acme", "olivia", "typo", |m| {
-                m.roles.insert("x".into(), Role { grants: bad.roles["portal"].grants.clone(), ..Role::default() });
+                m.roles.insert(
+                    "x".into(),
+                    Role { grants: bad.roles["portal"].grants.clone(), ..Role::default() },
+                );
                 Ok(())
             })
             .await
@@ -85,7 +88,8 @@ async fn keys_are_hashed_scoped_and_revocable() {
         let s = &b.store;
         s.create_workspace("acme", "olivia").await.unwrap();
         s.apply("acme", "olivia", &model(SUPPORT), "initial", false).await.unwrap();
-        let spec = KeySpec { user: Some("alice".into()), role: Some("light_agent".into()), label: "bot".into() };
+        let spec =
+            KeySpec { user: Some("alice".into()), role: Some("light_agent".into()), label: "bot".into() };
         let (key, secret) = s.create_key("acme", "olivia", spec).await.unwrap();
         assert!(secret.starts_with("psk_") && secret.len() == 68);
         let found = s.authenticate(&secret).await.unwrap().unwrap();
@@ -99,7 +103,8 @@ async fn keys_are_hashed_scoped_and_revocable() {
         s.revoke_key("acme", "olivia", &key.id).await.unwrap();
         assert!(s.authenticate(&secret).await.unwrap().is_none());
         assert!(matches!(s.revoke_key("acme", "olivia", &key.id).await, Err(StoreError::NotFound { .. })));
-        let actions: Vec<String> = s.audit("acme", 0, 100).await.unwrap().into_iter().map(|e| e.action).collect();
+        let actions: Vec<String> =
+            s.audit("acme", 0, 100).await.unwrap().into_iter().map(|e| e.action).collect();
         assert_eq!(actions, ["create_workspace", "apply", "create_key", "revoke_key"]);
     })
     .await;

@@ -25,10 +25,9 @@ async fn setup(b: &Backend) -> Arc<Snapshot> {
     store.apply("acme", "olivia", &model(SUPPORT), "initial", false).await.unwrap();
     let snap = store.snapshot("acme").await.unwrap();
     let now = Utc::now();
-    for r in [
-        json!({"id": "c1", "tier": "vip", "ssn": "111"}),
-        json!({"id": "c2", "tier": "basic", "ssn": "222"}),
-    ] {
+    for r in
+        [json!({"id": "c1", "tier": "vip", "ssn": "111"}), json!({"id": "c2", "tier": "basic", "ssn": "222"})]
+    {
         store.create_record(&snap, "olivia", "customers", rec(r), now).await.unwrap();
     }
     for r in [
@@ -141,7 +140,8 @@ async fn end_user_export_holds_only_exportable_records_and_readable_fields() {
         assert_eq!(rows[1], "o2,20,acme_corp,,alice,,closed,tier1,Beta gadget");
         assert_eq!(rows.len(), 2);
         // No export grant: refused before anything is read.
-        let err = b.store.export_records(snap.clone(), "olivia_missing", "orders", &q, ExportFormat::Csv, now);
+        let err =
+            b.store.export_records(snap.clone(), "olivia_missing", "orders", &q, ExportFormat::Csv, now);
         assert!(matches!(err, Err(StoreError::Forbidden { .. })));
         // Many records: exported across batches, in id order, all of them.
         let many: Vec<String> = (0..1005).map(|i| format!("m{i:05}")).collect();
@@ -183,7 +183,8 @@ async fn single_reads_hide_unviewable_records_and_blank_lookups() {
         let full = b.store.get_record(&snap, "olivia", "orders", "o1", now).await.unwrap();
         assert_eq!(full["note"], "SECRETZEBRA");
         // Rule 9: admins-only listing, single reads still by rules 1-8.
-        let err = b.store.list_records(&snap, "alice", "contracts", &ListQuery::default(), now).await.unwrap_err();
+        let err =
+            b.store.list_records(&snap, "alice", "contracts", &ListQuery::default(), now).await.unwrap_err();
         assert!(matches!(err, StoreError::Forbidden { .. }), "{err}");
         assert!(b.store.list_records(&snap, "olivia", "contracts", &ListQuery::default(), now).await.is_ok());
     })
@@ -279,7 +280,10 @@ async fn pages_follow_the_cursor_in_id_order() {
         let a = b.store.create_record(&snap, "alice", "orders", Record::new(), now).await.unwrap();
         let c = b.store.create_record(&snap, "alice", "orders", Record::new(), now).await.unwrap();
         assert_eq!(a["id"].as_str().unwrap().len(), 26);
-        assert!(a["id"].as_str() < c["id"].as_str() || a["id"].as_str().unwrap()[..10] == c["id"].as_str().unwrap()[..10]);
+        assert!(
+            a["id"].as_str() < c["id"].as_str()
+                || a["id"].as_str().unwrap()[..10] == c["id"].as_str().unwrap()[..10]
+        );
     })
     .await;
 }

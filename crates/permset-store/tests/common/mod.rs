@@ -38,7 +38,7 @@ impl Backend {
         }
     }
 
-    async fn cleanup(self) {
+    pub async fn cleanup(self) {
         self.store.close().await;
         if let Some(schema) = &self.schema {
             let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
