@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use chrono::Utc;
 use common::{model, postgres_backend, postgres_url, sqlite_backend, Backend};
 use permset_core::condition::{self, TypeContext, UserContext};
-use permset_core::{Record, Request};
+use permset_core::{Actor, Record, Request};
 use permset_store::ListQuery;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -251,7 +251,7 @@ async fn run_case(b: &Backend, seed: u64) {
             .filter(|r| snap.check(&Request::new(user, "things_view", now).on(r)).allowed)
             .collect();
         let expected: Vec<String> = expected.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
-        let got = match store.list_records(&snap, user, "things", &all_query, now).await {
+        let got = match store.list_records(&snap, *user, "things", &all_query, now).await {
             Ok(page) => ids(&page.records),
             Err(permset_store::StoreError::Forbidden { .. }) => Vec::new(),
             Err(e) => panic!("{e}"),
@@ -265,6 +265,21 @@ async fn run_case(b: &Backend, seed: u64) {
             snap.view_predicate(*user, "things", now),
             serde_json::to_string(&stored).unwrap()
         );
+    }
+    // Keys scoped to a role: the intersection of the user's and the role's view.
+    for user in &USERS[1..] {
+        let actor = Actor { user, scope: Some(pick(&mut rng, &["r1", "r2", "r3", "light_agent"])) };
+        let expected: Vec<String> = ids(&stored
+            .iter()
+            .filter(|r| snap.check_scoped(&Request::new(user, "things_view", now).on(r), actor.scope).allowed)
+            .cloned()
+            .collect::<Vec<_>>());
+        let got = match store.list_records(&snap, actor, "things", &all_query, now).await {
+            Ok(page) => ids(&page.records),
+            Err(permset_store::StoreError::Forbidden { .. }) => Vec::new(),
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(got, expected, "[{}] scoped {actor:?}\n{yaml}", b.name);
     }
     // A random filter, as the account owner (who may read every field).
     let def = &snap.schema().objects["things"];

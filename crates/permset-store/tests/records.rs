@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use common::{model, on_each_backend, Backend, SUPPORT};
 use futures::TryStreamExt;
-use permset_core::{Record, Snapshot};
+use permset_core::{Actor, Record, Snapshot};
 use permset_store::{ExportFormat, ListQuery, StoreError};
 use serde_json::{json, Value};
 
@@ -284,6 +284,29 @@ async fn pages_follow_the_cursor_in_id_order() {
             a["id"].as_str() < c["id"].as_str()
                 || a["id"].as_str().unwrap()[..10] == c["id"].as_str().unwrap()[..10]
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn scoped_actors_get_the_intersection_of_user_and_key_role() {
+    on_each_backend(|b| async move {
+        let snap = setup(&b).await;
+        let now = Utc::now();
+        let q = ListQuery::default();
+        // bob sees his own and his team's orders; light_agent alone would see all of them.
+        let bob = Actor { user: "bob", scope: Some("light_agent") };
+        let page = b.store.list_records(&snap, bob, "orders", &q, now).await.unwrap();
+        assert_eq!(ids(&page.records), ["o1", "o4"]);
+        // alice may update open orders, but a key scoped to light_agent may not.
+        let alice = Actor { user: "alice", scope: Some("light_agent") };
+        let patch = rec(json!({"title": "via key"}));
+        let err = b.store.update_record(&snap, alice, "orders", "o1", patch, now).await.unwrap_err();
+        assert!(matches!(err, StoreError::Forbidden { .. }), "{err}");
+        // A key scoped to a role without orders_view sees nothing.
+        let narrow = Actor { user: "alice", scope: Some("billing") };
+        assert!(b.store.list_records(&snap, narrow, "orders", &q, now).await.is_err());
+        assert!(b.store.get_record(&snap, narrow, "orders", "o1", now).await.is_err());
     })
     .await;
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt};
-use permset_core::{FieldLevel, Record, Request, Snapshot};
+use permset_core::{Actor, FieldLevel, Record, Request, Snapshot};
 use serde_json::Value;
 
 use super::{module_allowed, ListQuery};
@@ -32,6 +32,7 @@ struct State {
     store: Store,
     snapshot: Arc<Snapshot>,
     user: String,
+    scope: Option<String>,
     object: String,
     condition: String,
     format: ExportFormat,
@@ -91,12 +92,18 @@ impl State {
                 .into_iter()
                 .filter(|r| {
                     let request = Request::new(&self.user, &permission, self.now).on(r);
-                    self.snapshot.check(&request).allowed
+                    self.snapshot.check_scoped(&request, self.scope.as_deref()).allowed
                 })
                 .collect();
             let redacted = self
                 .store
-                .redact_page(&self.snapshot, &self.user, &self.object, exportable, self.now)
+                .redact_page(
+                    &self.snapshot,
+                    Actor { user: &self.user, scope: self.scope.as_deref() },
+                    &self.object,
+                    exportable,
+                    self.now,
+                )
                 .await?;
             for record in &redacted {
                 match self.format {
@@ -121,19 +128,20 @@ impl Store {
     /// Streams every record of `object` that `user` may export (and that
     /// matches the query's filter and search; its cursor starts the export,
     /// its limit is ignored) as text chunks of whole lines.
-    pub fn export_records(
+    pub fn export_records<'a>(
         &self,
         snapshot: Arc<Snapshot>,
-        user: &str,
+        actor: impl Into<Actor<'a>>,
         object: &str,
         query: &ListQuery,
         format: ExportFormat,
         now: DateTime<Utc>,
     ) -> Result<BoxStream<'static, Result<String, StoreError>>, StoreError> {
-        module_allowed(&snapshot, user, object, "export", now)?;
-        let condition = self.list_condition(&snapshot, user, object, query, now)?;
+        let actor: Actor<'_> = actor.into();
+        module_allowed(&snapshot, actor, object, "export", now)?;
+        let condition = self.list_condition(&snapshot, actor, object, query, now)?;
         let mut columns: Vec<String> = snapshot
-            .field_levels(user, object, now)
+            .field_levels(actor, object, now)
             .into_iter()
             .filter(|(name, level)| *level >= FieldLevel::Read && name != "id")
             .map(|(name, _)| name)
@@ -143,7 +151,8 @@ impl Store {
         let state = State {
             store: self.clone(),
             snapshot,
-            user: user.to_owned(),
+            user: actor.user.to_owned(),
+            scope: actor.scope.map(str::to_owned),
             object: object.to_owned(),
             condition,
             format,

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use permset_core::condition::{self, TypeContext, UserContext};
-use permset_core::{did_you_mean, FieldLevel, FieldType, ObjectDef, Record, Request, Snapshot};
+use permset_core::{did_you_mean, Actor, FieldLevel, FieldType, ObjectDef, Record, Request, Snapshot};
 use rand::Rng;
 use serde::Serialize;
 use serde_json::Value;
@@ -91,24 +91,25 @@ fn with_id(id: &str, data: &str) -> Result<Record, StoreError> {
 
 fn allowed(
     snapshot: &Snapshot,
-    user: &str,
+    actor: Actor<'_>,
     permission: &str,
     record: &Record,
     before: Option<&Record>,
     now: DateTime<Utc>,
 ) -> bool {
-    snapshot.check(&Request { user, permission, record: Some(record), before, now }).allowed
+    let request = Request { user: actor.user, permission, record: Some(record), before, now };
+    snapshot.check_scoped(&request, actor.scope).allowed
 }
 
 fn module_allowed(
     snapshot: &Snapshot,
-    user: &str,
+    actor: Actor<'_>,
     object: &str,
     action: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let permission = format!("{object}_{action}");
-    if snapshot.check(&Request::new(user, &permission, now)).allowed {
+    let (user, permission) = (actor.user, format!("{object}_{action}"));
+    if snapshot.check_scoped(&Request::new(user, &permission, now), actor.scope).allowed {
         Ok(())
     } else {
         Err(StoreError::forbidden(format!("`{user}` lacks permission `{permission}`")))
@@ -147,14 +148,14 @@ impl Store {
         &self,
         tx: &mut Transaction<'static, Any>,
         snapshot: &Snapshot,
-        user: &str,
+        actor: Actor<'_>,
         lookups: &[LookupRef],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         for (field, target, id) in lookups {
             let found = self.fetch(Some(tx), snapshot.workspace(), target, id).await?;
             let visible =
-                found.is_some_and(|r| allowed(snapshot, user, &format!("{target}_view"), &r, None, now));
+                found.is_some_and(|r| allowed(snapshot, actor, &format!("{target}_view"), &r, None, now));
             if !visible {
                 return Err(StoreError::invalid(format!("`{field}`: no `{target}` record `{id}`")));
             }
@@ -164,16 +165,18 @@ impl Store {
 
     /// Creates a record of `object` from `fields` (an `id` field picks the
     /// id; otherwise one is generated) for `user`, and returns it as the user sees it.
-    pub async fn create_record(
+    pub async fn create_record<'a>(
         &self,
         snapshot: &Snapshot,
-        user: &str,
+        actor: impl Into<Actor<'a>>,
         object: &str,
         mut fields: Record,
         now: DateTime<Utc>,
     ) -> Result<Record, StoreError> {
+        let actor: Actor<'_> = actor.into();
+        let user = actor.user;
         let def = object_def(snapshot, object)?;
-        module_allowed(snapshot, user, object, "create", now)?;
+        module_allowed(snapshot, actor, object, "create", now)?;
         let id = match fields.remove("id") {
             None | Some(Value::Null) => new_id(),
             Some(Value::String(id)) if valid_id(&id) => id,
@@ -186,20 +189,20 @@ impl Store {
         fields.retain(|_, v| !v.is_null());
         let lookups = normalize(snapshot, object, def, &mut fields)?;
         if let Some(field) =
-            snapshot.first_unwritable_field(user, object, fields.keys().map(String::as_str), now)
+            snapshot.first_unwritable_field(actor, object, fields.keys().map(String::as_str), now)
         {
             return Err(StoreError::forbidden(format!("`{user}` may not edit field `{object}.{field}`")));
         }
         let mut record = fields.clone();
         record.insert("id".to_owned(), Value::String(id.clone()));
-        if !allowed(snapshot, user, &format!("{object}_create"), &record, None, now) {
+        if !allowed(snapshot, actor, &format!("{object}_create"), &record, None, now) {
             return Err(StoreError::forbidden(format!(
                 "`{object}_create` does not allow `{user}` to create this record"
             )));
         }
         let mut tx = self.begin_write().await?;
         self.check_revision(&mut tx, snapshot.workspace(), snapshot.revision()).await?;
-        self.check_lookups(&mut tx, snapshot, user, &lookups, now).await?;
+        self.check_lookups(&mut tx, snapshot, actor, &lookups, now).await?;
         if self.fetch(Some(&mut tx), snapshot.workspace(), object, &id).await?.is_some() {
             return Err(StoreError::Conflict {
                 message: format!("{} already exists", record_name(object, &id)),
@@ -221,37 +224,40 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(self.redact_page(snapshot, user, object, vec![record], now).await?.pop().unwrap_or_default())
+        Ok(self.redact_page(snapshot, actor, object, vec![record], now).await?.pop().unwrap_or_default())
     }
 
     /// Reads one record as `user` sees it; `NotFound` if it does not exist or the user may not view it.
-    pub async fn get_record(
+    pub async fn get_record<'a>(
         &self,
         snapshot: &Snapshot,
-        user: &str,
+        actor: impl Into<Actor<'a>>,
         object: &str,
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<Record, StoreError> {
+        let actor: Actor<'_> = actor.into();
         object_def(snapshot, object)?;
         let record = self.fetch(None, snapshot.workspace(), object, id).await?;
         let record = record
-            .filter(|r| allowed(snapshot, user, &format!("{object}_view"), r, None, now))
+            .filter(|r| allowed(snapshot, actor, &format!("{object}_view"), r, None, now))
             .ok_or_else(|| StoreError::not_found(record_name(object, id)))?;
-        Ok(self.redact_page(snapshot, user, object, vec![record], now).await?.pop().unwrap_or_default())
+        Ok(self.redact_page(snapshot, actor, object, vec![record], now).await?.pop().unwrap_or_default())
     }
 
     /// Applies `patch` (a `null` value removes the field) to a record as
     /// `user`; returns the record as the user sees it afterwards.
-    pub async fn update_record(
+    pub async fn update_record<'a>(
         &self,
         snapshot: &Snapshot,
-        user: &str,
+        actor: impl Into<Actor<'a>>,
         object: &str,
         id: &str,
         mut patch: Record,
         now: DateTime<Utc>,
     ) -> Result<Record, StoreError> {
+        let actor: Actor<'_> = actor.into();
+        let user = actor.user;
         let def = object_def(snapshot, object)?;
         match patch.remove("id") {
             None => {}
@@ -263,11 +269,11 @@ impl Store {
         let stored = self
             .fetch(Some(&mut tx), snapshot.workspace(), object, id)
             .await?
-            .filter(|r| allowed(snapshot, user, &format!("{object}_view"), r, None, now))
+            .filter(|r| allowed(snapshot, actor, &format!("{object}_view"), r, None, now))
             .ok_or_else(|| StoreError::not_found(record_name(object, id)))?;
         let lookups = normalize(snapshot, object, def, &mut patch)?;
         if let Some(field) =
-            snapshot.first_unwritable_field(user, object, patch.keys().map(String::as_str), now)
+            snapshot.first_unwritable_field(actor, object, patch.keys().map(String::as_str), now)
         {
             return Err(StoreError::forbidden(format!("`{user}` may not edit field `{object}.{field}`")));
         }
@@ -279,12 +285,12 @@ impl Store {
                 merged.insert(name, value);
             }
         }
-        if !allowed(snapshot, user, &format!("{object}_update"), &merged, Some(&stored), now) {
+        if !allowed(snapshot, actor, &format!("{object}_update"), &merged, Some(&stored), now) {
             return Err(StoreError::forbidden(format!(
                 "`{object}_update` does not allow `{user}` this change"
             )));
         }
-        self.check_lookups(&mut tx, snapshot, user, &lookups, now).await?;
+        self.check_lookups(&mut tx, snapshot, actor, &lookups, now).await?;
         let data = stored_data(&merged);
         sqlx::query(&format!(
             "UPDATE records SET data = {}, instants = {}, updated_at = $3 WHERE workspace = $4 AND object = $5 AND id = $6",
@@ -300,27 +306,29 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(self.redact_page(snapshot, user, object, vec![merged], now).await?.pop().unwrap_or_default())
+        Ok(self.redact_page(snapshot, actor, object, vec![merged], now).await?.pop().unwrap_or_default())
     }
 
     /// Deletes a record as `user`.
-    pub async fn delete_record(
+    pub async fn delete_record<'a>(
         &self,
         snapshot: &Snapshot,
-        user: &str,
+        actor: impl Into<Actor<'a>>,
         object: &str,
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let actor: Actor<'_> = actor.into();
+        let user = actor.user;
         object_def(snapshot, object)?;
         let mut tx = self.begin_write().await?;
         self.check_revision(&mut tx, snapshot.workspace(), snapshot.revision()).await?;
         let stored = self
             .fetch(Some(&mut tx), snapshot.workspace(), object, id)
             .await?
-            .filter(|r| allowed(snapshot, user, &format!("{object}_view"), r, None, now))
+            .filter(|r| allowed(snapshot, actor, &format!("{object}_view"), r, None, now))
             .ok_or_else(|| StoreError::not_found(record_name(object, id)))?;
-        if !allowed(snapshot, user, &format!("{object}_delete"), &stored, None, now) {
+        if !allowed(snapshot, actor, &format!("{object}_delete"), &stored, None, now) {
             return Err(StoreError::forbidden(format!(
                 "`{object}_delete` does not allow `{user}` to delete this record"
             )));
@@ -340,7 +348,7 @@ impl Store {
     pub(crate) async fn redact_page(
         &self,
         snapshot: &Snapshot,
-        user: &str,
+        actor: Actor<'_>,
         object: &str,
         records: Vec<Record>,
         now: DateTime<Utc>,
@@ -349,7 +357,7 @@ impl Store {
         let mut wanted: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for (name, field) in &def.fields {
             let FieldType::Lookup(target) = &field.ty else { continue };
-            if snapshot.field_level(user, object, name, now) == FieldLevel::None {
+            if snapshot.field_level(actor, object, name, now) == FieldLevel::None {
                 continue;
             }
             let ids = wanted.entry(target.as_str()).or_default();
@@ -381,26 +389,27 @@ impl Store {
             }
         }
         let lookup = |target: &str, id: &str| targets.get(&(target.to_owned(), id.to_owned()));
-        Ok(records.iter().map(|r| snapshot.redact(user, object, r, now, &lookup)).collect())
+        Ok(records.iter().map(|r| snapshot.redact(actor, object, r, now, &lookup)).collect())
     }
 
     /// Lists the records of `object` that `user` may view (and that match
     /// the filter and search), one page in id order.
-    pub async fn list_records(
+    pub async fn list_records<'a>(
         &self,
         snapshot: &Snapshot,
-        user: &str,
+        actor: impl Into<Actor<'a>>,
         object: &str,
         query: &ListQuery,
         now: DateTime<Utc>,
     ) -> Result<Page, StoreError> {
+        let actor: Actor<'_> = actor.into();
         let limit = query.limit.unwrap_or(50).clamp(1, 1000);
-        let condition = self.list_condition(snapshot, user, object, query, now)?;
+        let condition = self.list_condition(snapshot, actor, object, query, now)?;
         let (records, more) =
             self.fetch_page(snapshot.workspace(), object, &condition, query.after.as_deref(), limit).await?;
         let next_cursor =
             if more { records.last().and_then(|r| r.get("id")?.as_str()).map(str::to_owned) } else { None };
-        let records = self.redact_page(snapshot, user, object, records, now).await?;
+        let records = self.redact_page(snapshot, actor, object, records, now).await?;
         Ok(Page { records, next_cursor })
     }
 
@@ -441,34 +450,35 @@ impl Store {
     pub(crate) fn list_condition(
         &self,
         snapshot: &Snapshot,
-        user: &str,
+        actor: Actor<'_>,
         object: &str,
         query: &ListQuery,
         now: DateTime<Utc>,
     ) -> Result<String, StoreError> {
+        let user = actor.user;
         let def = object_def(snapshot, object)?;
-        module_allowed(snapshot, user, object, "view", now)?;
-        if !snapshot.may_list(user, object, now) {
+        module_allowed(snapshot, actor, object, "view", now)?;
+        if !snapshot.may_list(actor, object, now) {
             return Err(StoreError::forbidden(format!(
                 "listing and searching `{object}` is for account owners and administrators"
             )));
         }
         let translator = Translator::new(self.dialect);
-        let mut parts = vec![translator.predicate(&snapshot.view_predicate(user, object, now))?];
+        let mut parts = vec![translator.predicate(&snapshot.view_predicate(actor, object, now))?];
         if let Some(filter) = query.filter.as_deref().filter(|f| !f.trim().is_empty()) {
             let no_attributes = BTreeMap::new();
             let ctx = TypeContext { object, fields: &def.fields, user_attributes: &no_attributes };
             let expr = condition::compile(filter, &ctx)
                 .map_err(|e| StoreError::invalid(format!("invalid filter: {e}")))?;
             for field in expr.fields() {
-                if snapshot.field_level(user, object, field, now) < FieldLevel::Read {
+                if snapshot.field_level(actor, object, field, now) < FieldLevel::Read {
                     return Err(StoreError::forbidden(format!(
                         "`{user}` may not read field `{object}.{field}`"
                     )));
                 }
                 // A lookup the user cannot follow would leak the hidden id through the filter.
                 if let Some(FieldType::Lookup(target)) = def.fields.get(field).map(|f| &f.ty) {
-                    if snapshot.view_predicate(user, target, now) != condition::Expr::Const(true) {
+                    if snapshot.view_predicate(actor, target, now) != condition::Expr::Const(true) {
                         return Err(StoreError::forbidden(format!(
                             "filtering on lookup `{object}.{field}` needs view of every `{target}` record"
                         )));
@@ -499,7 +509,7 @@ impl Store {
                     )
                 })
                 .map(|(name, _)| name.as_str())
-                .filter(|name| snapshot.field_level(user, object, name, now) >= FieldLevel::Read)
+                .filter(|name| snapshot.field_level(actor, object, name, now) >= FieldLevel::Read)
                 .collect();
             parts.push(translator.search(&fields, search)?);
         }
