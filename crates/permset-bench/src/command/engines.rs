@@ -1,0 +1,295 @@
+//! `permset-bench engines`: permset, cedar-policy and casbin-rs on the same
+//! generated workspace, side by side in one run.
+//!
+//! Setup (generating the workload, compiling or loading each engine,
+//! converting requests to each engine's native form) is not timed. Timed:
+//! one decision as permset defines it (DESIGN.md §2), which for the peers
+//! may take two or three of their own calls (rule 6, see `cedar_peer.rs`),
+//! and the rebuild after one role edit.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use chrono::{DateTime, Utc};
+use permset_bench::casbin_peer::{CasbinEngine, CasbinRequest};
+use permset_bench::cedar_peer::{CedarEngine, CedarRequest};
+use permset_bench::roles::PeerModel;
+use permset_bench::timing::{measure, measure_each, Stats};
+use permset_bench::{workload_with, Workload};
+use permset_core::{Access, Grant, Record, Request, Snapshot};
+use serde_json::json;
+
+/// Options of `engines`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// A short run (about a minute on 2 cores) for a quick look.
+    #[arg(long)]
+    quick: bool,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Users in the generated workspace.
+    #[arg(long, default_value_t = 10_000)]
+    users: usize,
+    /// Requests generated (half role-level, half record-level).
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Seed of the generator.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+/// The role every rebuild edits.
+const EDITED_ROLE: &str = "custom_00";
+
+/// permset's request, as a caller holds it: names and records by reference.
+struct PermsetRequest<'w> {
+    user: &'w str,
+    permission: &'w str,
+    record: Option<&'w Record>,
+    before: Option<&'w Record>,
+}
+
+fn permset_check(snapshot: &Snapshot, r: &PermsetRequest<'_>, now: DateTime<Utc>) -> bool {
+    let request = Request { user: r.user, permission: r.permission, record: r.record, before: r.before, now };
+    snapshot.check(&request).allowed
+}
+
+struct Row {
+    engine: &'static str,
+    case: &'static str,
+    stats: Stats,
+}
+
+struct Budget {
+    decisions: Duration,
+    min_samples: usize,
+    rebuilds: usize,
+    peer_rebuilds: usize,
+}
+
+pub(crate) fn run(args: &Args) -> Result<()> {
+    let budget = if args.quick {
+        Budget { decisions: Duration::from_millis(1500), min_samples: 20, rebuilds: 5, peer_rebuilds: 3 }
+    } else {
+        Budget { decisions: Duration::from_secs(8), min_samples: 100, rebuilds: 30, peer_rebuilds: 10 }
+    };
+    let t = Instant::now();
+    let mut w = workload_with(args.seed, args.users, args.requests);
+    eprintln!(
+        "workload: {} users, {} teams, {} custom roles, {} requests, {} records ({:.1?})",
+        w.model.users.len(),
+        w.model.teams.len(),
+        w.model.roles.len(),
+        w.requests.len(),
+        w.records.len(),
+        t.elapsed()
+    );
+    let now = w.now;
+
+    let t = Instant::now();
+    let snapshot = Snapshot::compile_at(&w.model, now, 1).context("permset compile")?;
+    eprintln!("permset: compiled ({:.1?})", t.elapsed());
+    let t = Instant::now();
+    let cedar = CedarEngine::build(&w)?;
+    eprintln!(
+        "cedar: {} policies, entities loaded and validated ({:.1?})",
+        cedar.policies.policies().count(),
+        t.elapsed()
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let t = Instant::now();
+    let mut casbin = runtime.block_on(CasbinEngine::build(&w))?;
+    eprintln!("casbin: {} policy lines loaded ({:.1?})", casbin_policy_count(&casbin), t.elapsed());
+
+    let peer = PeerModel::new(&w.model);
+    let mut rows = Vec::new();
+    {
+        let (role_p, record_p) = split(&w, |r| {
+            Ok(PermsetRequest {
+                user: &r.user,
+                permission: &r.permission,
+                record: r.record.and_then(|i| w.records.get(i)),
+                before: r.before.and_then(|i| w.records.get(i)),
+            })
+        })?;
+        let (role_c, record_c) = split(&w, |r| cedar.prepare(&w, &peer, r))?;
+        let (role_k, record_k) = split(&w, |r| casbin.prepare(&w, &peer, r))?;
+        agree(&w, &snapshot, &cedar, &casbin, &peer)?;
+
+        type Case<'a, P, C, K> = (&'static str, &'a [P], &'a [C], &'a [K]);
+        let cases: [Case<'_, PermsetRequest<'_>, CedarRequest, CasbinRequest>; 2] =
+            [("role_level", &role_p, &role_c, &role_k), ("record_level", &record_p, &record_c, &record_k)];
+        for (case, p, c, k) in cases {
+            eprintln!("timing {case} ...");
+            let stats =
+                measure(p, |r| permset_check(&snapshot, r, now), budget.decisions, budget.min_samples);
+            rows.push(Row { engine: "permset", case, stats });
+            let stats = measure(c, |r| cedar.check(r), budget.decisions, budget.min_samples);
+            rows.push(Row { engine: "cedar", case, stats });
+            let stats = measure(k, |r| casbin.check(r), budget.decisions, budget.min_samples);
+            rows.push(Row { engine: "casbin", case, stats });
+        }
+    }
+
+    eprintln!("timing rebuild after one role edit ...");
+    let stats = measure_each(budget.rebuilds, |i| {
+        edit_role(&mut w, i);
+        let start = Instant::now();
+        let snapshot = Snapshot::compile_at(&w.model, now, 2 + i as u64);
+        let elapsed = start.elapsed();
+        drop(snapshot);
+        elapsed
+    });
+    rows.push(Row { engine: "permset", case: "rebuild", stats });
+    let mut failure = None;
+    let stats = measure_each(budget.peer_rebuilds, |i| {
+        edit_role(&mut w, i);
+        let start = Instant::now();
+        let rebuilt = CedarEngine::rebuild_for_role_edit(&w, &cedar.schema);
+        let elapsed = start.elapsed();
+        if let Err(e) = rebuilt {
+            failure = Some(e);
+        }
+        elapsed
+    });
+    rows.push(Row { engine: "cedar", case: "rebuild", stats });
+    let stats = measure_each(budget.rebuilds, |i| {
+        edit_role(&mut w, i);
+        let start = Instant::now();
+        let replaced = runtime.block_on(casbin.replace_role(&w.model, EDITED_ROLE));
+        let elapsed = start.elapsed();
+        if let Err(e) = replaced {
+            failure = Some(e);
+        }
+        elapsed
+    });
+    rows.push(Row { engine: "casbin", case: "rebuild", stats });
+    if let Some(e) = failure {
+        return Err(e.context("rebuild"));
+    }
+
+    if args.json {
+        for row in &rows {
+            let line = json!({
+                "engine": row.engine,
+                "case": row.case,
+                "median_ns": row.stats.median_ns.round(),
+                "p99_ns": row.stats.p99_ns.round(),
+                "n": row.stats.n,
+            });
+            println!("{line}");
+        }
+    } else {
+        print_table(&w, &rows);
+    }
+    Ok(())
+}
+
+fn casbin_policy_count(casbin: &CasbinEngine) -> usize {
+    use casbin::MgmtApi;
+    casbin.enforcer.get_policy().len()
+}
+
+/// Each engine's form of every request, role-level and record-level apart.
+fn split<'w, T>(
+    w: &'w Workload,
+    mut prepare: impl FnMut(&'w permset_bench::BenchRequest) -> Result<T>,
+) -> Result<(Vec<T>, Vec<T>)> {
+    let mut role = Vec::new();
+    let mut record = Vec::new();
+    for r in &w.requests {
+        let prepared = prepare(r)?;
+        if r.is_record_level() {
+            record.push(prepared);
+        } else {
+            role.push(prepared);
+        }
+    }
+    Ok((role, record))
+}
+
+/// A sanity check before timing: the engines must agree (the equivalence
+/// test checks every request on a smaller workspace).
+fn agree(
+    w: &Workload,
+    snapshot: &Snapshot,
+    cedar: &CedarEngine,
+    casbin: &CasbinEngine,
+    peer: &PeerModel,
+) -> Result<()> {
+    let mut mismatches = 0;
+    let sample = w.requests.iter().take(300);
+    for r in sample {
+        let p = permset_check(
+            snapshot,
+            &PermsetRequest {
+                user: &r.user,
+                permission: &r.permission,
+                record: r.record.and_then(|i| w.records.get(i)),
+                before: r.before.and_then(|i| w.records.get(i)),
+            },
+            w.now,
+        );
+        let c = cedar.check(&cedar.prepare(w, peer, r)?);
+        let k = casbin.check(&casbin.prepare(w, peer, r)?);
+        if p != c || p != k {
+            mismatches += 1;
+            eprintln!("disagreement: {r:?}: permset {p}, cedar {c}, casbin {k}");
+        }
+    }
+    if mismatches > 0 {
+        bail!("the engines disagree on {mismatches} of 300 sampled requests");
+    }
+    Ok(())
+}
+
+/// One role edit: toggles `reports_view` on the edited role.
+fn edit_role(w: &mut Workload, i: usize) {
+    if let Some(role) = w.model.roles.get_mut(EDITED_ROLE) {
+        if i % 2 == 0 {
+            role.grants.insert("reports_view".into(), Grant::new(Access::All));
+        } else {
+            role.grants.remove("reports_view");
+        }
+    }
+}
+
+fn fmt_ns(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+fn print_table(w: &Workload, rows: &[Row]) {
+    let role_level = w.requests.iter().filter(|r| !r.is_record_level()).count();
+    println!(
+        "{} users, {} teams, {} roles; {} role-level and {} record-level requests",
+        w.model.users.len(),
+        w.model.teams.len(),
+        w.model.roles.len() + 15,
+        role_level,
+        w.requests.len() - role_level
+    );
+    println!();
+    println!("{:<13} {:<8} {:>11} {:>11} {:>10} {:>14}", "case", "engine", "median", "p99", "n", "× permset");
+    for row in rows {
+        let base = rows.iter().find(|r| r.case == row.case && r.engine == "permset");
+        let ratio = base
+            .map_or(String::new(), |b| format!("{:.0}×", row.stats.median_ns / b.stats.median_ns.max(1e-9)));
+        let ratio = if row.engine == "permset" { "1×".to_owned() } else { ratio };
+        println!(
+            "{:<13} {:<8} {:>11} {:>11} {:>10} {:>14}",
+            row.case,
+            row.engine,
+            fmt_ns(row.stats.median_ns),
+            fmt_ns(row.stats.p99_ns),
+            row.stats.n,
+            ratio
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! The subcommands of `permset-bench`, one per file.
+
+pub(crate) mod engines;
