@@ -7,6 +7,9 @@ use anyhow::{bail, Context, Result};
 use chrono::{DateTime, Utc};
 use permset_core::{load_workspace_file, Model, Record, Snapshot, SourceMap};
 
+/// The database `serve`, `demo` and `keys` use unless told otherwise: a SQLite file in the current folder.
+pub(crate) const DEFAULT_DATABASE: &str = "sqlite://permset.db";
+
 /// A workspace file loaded and compiled.
 pub(crate) struct Workspace {
     pub(crate) snapshot: Snapshot,
@@ -18,7 +21,8 @@ pub(crate) fn read_model(path: &Path) -> Result<(Model, SourceMap)> {
     match load_workspace_file(&text) {
         Ok(loaded) => Ok(loaded),
         Err(errors) => {
-            let lines: Vec<String> = errors.iter().map(|e| format!("{}:{}: {}", path.display(), e.line, e.message)).collect();
+            let lines: Vec<String> =
+                errors.iter().map(|e| format!("{}:{}: {}", path.display(), e.line, e.message)).collect();
             bail!("`{}` is not a valid workspace file:\n{}", path.display(), lines.join("\n"))
         }
     }
@@ -29,7 +33,11 @@ pub(crate) fn compile(path: &Path, now: DateTime<Utc>) -> Result<Workspace> {
     let (model, _) = read_model(path)?;
     let snapshot = Snapshot::compile_at(&model, now, 0).map_err(|e| {
         let lines: Vec<String> = e.diagnostics.iter().map(|d| format!("{}: {}", d.path, d.message)).collect();
-        anyhow::anyhow!("`{}` has errors (run `permset lint` for lines):\n{}", path.display(), lines.join("\n"))
+        anyhow::anyhow!(
+            "`{}` has errors (run `permset lint` for lines):\n{}",
+            path.display(),
+            lines.join("\n")
+        )
     })?;
     Ok(Workspace { snapshot })
 }
@@ -38,7 +46,9 @@ pub(crate) fn compile(path: &Path, now: DateTime<Utc>) -> Result<Workspace> {
 pub(crate) fn record(flag: &str, value: Option<&str>) -> Result<Option<Record>> {
     let Some(value) = value else { return Ok(None) };
     let text = match value.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {flag} file `{path}`"))?,
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {flag} file `{path}`"))?
+        }
         None => value.to_owned(),
     };
     let parsed: serde_json::Value =

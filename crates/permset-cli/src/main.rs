@@ -12,6 +12,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Runs an async command on a multi-threaded runtime (file commands need none).
+fn block_on(future: impl std::future::Future<Output = anyhow::Result<ExitCode>>) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(future)
+}
+
 /// permset: permission sets for customer-service and CRM platforms.
 #[derive(Debug, Parser)]
 #[command(name = "permset", version, about)]
@@ -30,6 +35,16 @@ enum Command {
     Explain(command::explain::Args),
     /// A user's effective permissions as a module × action table.
     Permissions(command::permissions::Args),
+    /// Serve the HTTP API (SQLite file in the current folder by default).
+    Serve(command::serve::Args),
+    /// Load a realistic support workspace with thousands of records, and print a key.
+    Demo(command::demo::Args),
+    /// Create, list or revoke API keys (directly in the database).
+    Keys(command::keys::Args),
+    /// Apply a workspace file to a running server (with --dry-run, only show the plan).
+    Apply(command::remote::ApplyArgs),
+    /// Print a workspace of a running server as a workspace file.
+    Export(command::remote::ExportArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,10 +54,18 @@ fn main() -> ExitCode {
         Command::Check(args) => command::check::run(&args),
         Command::Explain(args) => command::explain::run(&args),
         Command::Permissions(args) => command::permissions::run(&args),
+        Command::Serve(args) => block_on(command::serve::run(&args)),
+        Command::Demo(args) => block_on(command::demo::run(&args)),
+        Command::Keys(args) => block_on(command::keys::run(&args)),
+        Command::Apply(args) => block_on(command::remote::apply(&args)),
+        Command::Export(args) => block_on(command::remote::export(&args)),
     };
     match result {
         Ok(code) => code,
         Err(error) => {
+            if std::env::var_os("RUST_LOG").is_some() {
+                eprintln!("{error:?}");
+            }
             eprintln!("error: {error:#}");
             ExitCode::from(2)
         }

@@ -1,1 +1,115 @@
-//! placeholder
+//! permset-server: permset's HTTP API.
+//!
+//! `/v1/workspaces/{ws}/…` for decisions, the workspace model, records and
+//! administration; `/healthz`, `/metrics`, `/v1/openapi.json` and the admin
+//! page at `/admin`. Authentication is by API key (see `auth.rs`); every
+//! error is `{ "error": { "code", "message", "details" } }`.
+//!
+//! Only this crate knows HTTP and JSON DTOs; decisions come from
+//! permset-core snapshots held in a lock-free registry, records from
+//! permset-store.
+
+mod auth;
+mod error;
+mod json;
+mod metrics;
+mod openapi;
+mod registry;
+mod routes;
+mod state;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use axum::Router;
+use permset_store::Store;
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+pub use openapi::document as openapi_document;
+pub use state::AppState;
+
+use routes::{admin, decisions, model, ops, records};
+
+/// Largest request body accepted (a workspace file for `apply` is the biggest).
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// How often a server checks the database for revisions made by other replicas.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The router over a state.
+pub fn router(state: AppState) -> Router {
+    let ws = Router::new()
+        .route("/check", post(decisions::check))
+        .route("/check/batch", post(decisions::check_batch))
+        .route("/explain", post(decisions::explain))
+        .route("/schema", get(model::get_schema))
+        .route("/schema/objects/{object}", put(model::put_object))
+        .route("/users", get(model::list_users))
+        .route("/users/{user}", get(model::get_user).put(model::put_user).delete(model::delete_user))
+        .route("/users/{user}/permissions", get(decisions::permissions))
+        .route("/teams", get(model::list_teams))
+        .route("/teams/{team}", put(model::put_team).delete(model::delete_team))
+        .route("/roles", get(model::list_roles))
+        .route("/roles/{role}", get(model::get_role).put(model::put_role).delete(model::delete_role))
+        .route("/roles/{role}/clone", post(model::clone_role))
+        .route("/assignments", get(model::list_assignments).post(model::assign).delete(model::unassign))
+        .route("/access_rules", get(model::list_rules))
+        .route("/access_rules/{object}/{rule}", put(model::put_rule).delete(model::delete_rule))
+        .route("/objects/{object}/records", get(records::list).post(records::create))
+        .route(
+            "/objects/{object}/records/{id}",
+            get(records::read).patch(records::update).delete(records::delete),
+        )
+        .route("/objects/{object}/search", get(records::search))
+        .route("/objects/{object}/export", get(records::export))
+        .route("/apply", post(admin::apply))
+        .route("/export", get(admin::export))
+        .route("/audit", get(admin::audit))
+        .route("/audit/verify", get(admin::verify))
+        .route("/keys", get(admin::list_keys).post(admin::create_key))
+        .route("/keys/{id}", axum::routing::delete(admin::revoke_key));
+    Router::new()
+        .nest("/v1/workspaces/{ws}", ws)
+        .route("/v1/openapi.json", get(ops::openapi_json))
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/admin", get(ops::admin_page))
+        .fallback(|| async { ApiError::not_found("no such route; see /v1/openapi.json") })
+        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    use std::sync::atomic::Ordering::Relaxed;
+    let response = next.run(request).await;
+    let metrics = state.metrics();
+    metrics.requests.fetch_add(1, Relaxed);
+    match response.status().as_u16() {
+        400..=499 => metrics.errors_4xx.fetch_add(1, Relaxed),
+        500..=599 => metrics.errors_5xx.fetch_add(1, Relaxed),
+        _ => 0,
+    };
+    response
+}
+
+/// Binds `addr` and serves until the process ends; calls `ready` with the bound address.
+pub async fn serve(store: Store, addr: SocketAddr, ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    let state = AppState::new(store);
+    let poller = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(POLL_INTERVAL);
+        loop {
+            tick.tick().await;
+            poller.poll_revisions().await;
+        }
+    });
+    ready(listener.local_addr()?);
+    axum::serve(listener, router(state)).await
+}

@@ -23,8 +23,13 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let record = input::record("--record", a.record.as_deref())?;
     let before = input::record("--before", a.before.as_deref())?;
     let workspace = input::compile(&a.file, now)?;
-    let request =
-        Request { user: &a.user, permission: &a.permission, record: record.as_ref(), before: before.as_ref(), now };
+    let request = Request {
+        user: &a.user,
+        permission: &a.permission,
+        record: record.as_ref(),
+        before: before.as_ref(),
+        now,
+    };
     let explanation = workspace.snapshot.explain(&request, &[]);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&explanation)?);

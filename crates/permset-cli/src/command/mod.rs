@@ -1,6 +1,10 @@
 //! One module per subcommand.
 
 pub(crate) mod check;
+pub(crate) mod demo;
 pub(crate) mod explain;
+pub(crate) mod keys;
 pub(crate) mod lint;
 pub(crate) mod permissions;
+pub(crate) mod remote;
+pub(crate) mod serve;

@@ -1,0 +1,97 @@
+//! `permset apply` and `permset export`: a workspace file to and from a running server.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+
+use crate::input;
+
+/// Where the server is and how to authenticate.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Server {
+    /// The server's base URL.
+    #[arg(long, env = "PERMSET_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub(crate) server: String,
+    /// An API key of the workspace (a service key or an account owner's).
+    #[arg(long, env = "PERMSET_KEY")]
+    pub(crate) key: String,
+}
+
+/// Arguments of `apply`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ApplyArgs {
+    /// The workspace file; its `workspace:` names the target.
+    pub(crate) file: PathBuf,
+    #[command(flatten)]
+    pub(crate) server: Server,
+    /// Show the plan without changing anything.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Why (kept in the audit log).
+    #[arg(long, default_value = "")]
+    pub(crate) reason: String,
+}
+
+/// Arguments of `export`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ExportArgs {
+    /// The workspace.
+    #[arg(long)]
+    pub(crate) workspace: String,
+    #[command(flatten)]
+    pub(crate) server: Server,
+}
+
+async fn answer(response: reqwest::Response) -> Result<String> {
+    let status = response.status();
+    let body = response.text().await.context("cannot read the server's answer")?;
+    if status.is_success() {
+        return Ok(body);
+    }
+    let message = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+        .unwrap_or(body);
+    bail!("the server answered {status}: {message}")
+}
+
+pub(crate) async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
+    let (model, _) = input::read_model(&args.file)?;
+    let text = std::fs::read_to_string(&args.file)?;
+    let url = format!("{}/v1/workspaces/{}/apply", args.server.server.trim_end_matches('/'), model.workspace);
+    let response = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(&args.server.key)
+        .header("content-type", "application/yaml")
+        .query(&[("dry_run", args.dry_run.to_string()), ("reason", args.reason.clone())])
+        .body(text)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    let plan: serde_json::Value = serde_json::from_str(&answer(response).await?)?;
+    let changes = plan["changes"].as_array().cloned().unwrap_or_default();
+    for change in &changes {
+        println!("{}", change["description"].as_str().unwrap_or_default());
+    }
+    match (args.dry_run, plan["to_revision"].as_u64()) {
+        (true, _) => println!("dry run: {} change(s) would be applied", changes.len()),
+        (false, Some(revision)) => {
+            println!("applied {} change(s); workspace now at revision {revision}", changes.len())
+        }
+        (false, None) => println!("no changes"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn export(args: &ExportArgs) -> Result<ExitCode> {
+    let url = format!("{}/v1/workspaces/{}/export", args.server.server.trim_end_matches('/'), args.workspace);
+    let response = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(&args.server.key)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    print!("{}", answer(response).await?);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,151 @@
+//! Authentication by API key and the acting user of a request.
+//!
+//! A key is sent as `authorization: Bearer psk_…` (or `x-permset-key`). A
+//! user key acts as its user. A service key acts for any user of its
+//! workspace named by `x-permset-user`; without that header it acts as the
+//! workspace's service principal, which may administer the workspace
+//! (apply, export, keys, audit) but never reads records. A key limited to a
+//! role acts with the intersection of that role and the user (DESIGN.md §4).
+//! A missing or invalid key is 401; another workspace's path is 404, so a key
+//! never learns that another workspace exists.
+
+use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::request::Parts;
+use chrono::Utc;
+use permset_core::{Actor, Request, Snapshot};
+use permset_store::KeyInfo;
+use serde::Deserialize;
+use std::collections::HashMap;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The authenticated caller of a workspace route.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    /// The workspace of the route (and of the key).
+    pub workspace: String,
+    /// The key used.
+    pub key: KeyInfo,
+    /// The acting user, if any.
+    pub user: Option<String>,
+    /// `at_least_revision` asked by the request.
+    pub at_least: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct RevisionQuery {
+    at_least_revision: Option<u64>,
+}
+
+fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let secret = header(parts, "authorization")
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .or_else(|| header(parts, "x-permset-key"))
+            .ok_or_else(|| {
+                ApiError::unauthorized("missing API key: send `authorization: Bearer <key>` (create one with `permset keys create`)")
+            })?
+            .trim()
+            .to_owned();
+        let key = state
+            .store()
+            .authenticate(&secret)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("invalid or revoked API key"))?;
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let workspace = params.get("ws").cloned().unwrap_or_default();
+        if workspace != key.workspace {
+            return Err(ApiError::not_found(format!("workspace `{workspace}` not found")));
+        }
+        let user = match (&key.user, header(parts, "x-permset-user")) {
+            (Some(own), Some(asked)) if own != asked => {
+                return Err(ApiError::forbidden(format!(
+                    "this key acts only as `{own}`; `x-permset-user: {asked}` needs a service key"
+                )))
+            }
+            (Some(own), _) => Some(own.clone()),
+            (None, asked) => asked.map(str::to_owned),
+        };
+        let header_revision = header(parts, "x-permset-at-least-revision")
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| ApiError::bad_request("`x-permset-at-least-revision` must be a number"))
+            })
+            .transpose()?;
+        let query_revision = Query::<RevisionQuery>::try_from_uri(&parts.uri)
+            .map_err(|_| ApiError::bad_request("`at_least_revision` must be a number"))?
+            .0
+            .at_least_revision;
+        Ok(Caller { workspace, key, user, at_least: query_revision.or(header_revision) })
+    }
+}
+
+impl Caller {
+    /// The acting user with the key's scope; 400 when a service key names no user.
+    pub(crate) fn actor(&self) -> Result<Actor<'_>, ApiError> {
+        let user = self.user.as_deref().ok_or_else(|| {
+            ApiError::bad_request(
+                "this route acts as a user: send `x-permset-user: <user>` with a service key",
+            )
+        })?;
+        Ok(Actor { user, scope: self.key.role.as_deref() })
+    }
+
+    /// The acting user, checked to exist in the snapshot (404 otherwise).
+    pub(crate) fn known_actor<'a>(&'a self, snapshot: &Snapshot) -> Result<Actor<'a>, ApiError> {
+        let actor = self.actor()?;
+        if snapshot.user_kind(actor.user).is_none() {
+            return Err(ApiError::not_found(format!("user `{}` not found", actor.user)));
+        }
+        Ok(actor)
+    }
+
+    /// Who the audit log names: the user, or the key for the service principal.
+    pub(crate) fn audit_name(&self) -> String {
+        match &self.user {
+            Some(user) => user.clone(),
+            None => format!("service key `{}`", self.key.id),
+        }
+    }
+
+    /// The service principal: a service key with no acting user.
+    pub(crate) fn is_service(&self) -> bool {
+        self.key.user.is_none() && self.user.is_none()
+    }
+
+    /// Allows the service principal, or an acting user holding `permission` (module level).
+    pub(crate) fn require(&self, snapshot: &Snapshot, permission: &str) -> Result<(), ApiError> {
+        if self.is_service() {
+            return Ok(());
+        }
+        let actor = self.known_actor(snapshot)?;
+        let request = Request::new(actor.user, permission, Utc::now());
+        if snapshot.check_scoped(&request, actor.scope).allowed {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("`{}` lacks `{permission}`", actor.user)))
+        }
+    }
+
+    /// Allows the service principal or an account owner (unscoped key).
+    pub(crate) fn require_owner(&self, snapshot: &Snapshot, what: &str) -> Result<(), ApiError> {
+        if self.is_service() {
+            return Ok(());
+        }
+        let actor = self.known_actor(snapshot)?;
+        if snapshot.is_account_owner(actor.user) && actor.scope.is_none() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("{what} is for account owners and service keys")))
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The one error type of the HTTP API: `{ "error": { "code", "message", "details" } }`
+//! with the right status. Internal errors are logged with a request id and shown
+//! to clients as a generic message carrying that id.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Value,
+}
+
+/// The JSON body of an error.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ErrorDetail {
+    /// A stable machine-readable code (`not_found`, `forbidden`, …).
+    code: &'static str,
+    /// A sentence a person can act on.
+    message: String,
+    /// Structured context (e.g. validation findings), or null.
+    #[schema(value_type = Object)]
+    details: Value,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), details: Value::Null }
+    }
+
+    /// 400: the request is malformed.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 401: no key, or not a valid one.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 403: authenticated, but not allowed.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404: no such thing here (also for other workspaces' things).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 409: conflicts with the current state.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// 413: the body is too large.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+    }
+
+    /// 422: well-formed but invalid (validation findings in `details`).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+    }
+
+    /// 500: logged with an id; the client sees only the id.
+    pub fn internal(error: &dyn std::fmt::Display) -> Self {
+        let id = format!("{:016x}", rand::random::<u64>());
+        tracing::error!(request_id = %id, "internal error: {error}");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("internal error; request id `{id}`"))
+    }
+
+    /// Adds structured details.
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// The status, for tests and metrics.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail { code: self.code, message: self.message, details: self.details },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<permset_core::CompileError> for ApiError {
+    fn from(error: permset_core::CompileError) -> Self {
+        let details = serde_json::to_value(&error.diagnostics).unwrap_or(Value::Null);
+        ApiError::invalid(format!("the change is not valid: {error}")).with_details(details)
+    }
+}
+
+impl From<permset_store::StoreError> for ApiError {
+    fn from(error: permset_store::StoreError) -> Self {
+        use permset_store::StoreError as E;
+        match error {
+            E::NotFound { .. } => ApiError::not_found(error.to_string()),
+            E::Forbidden { .. } => ApiError::forbidden(error.to_string()),
+            E::Invalid { .. } => ApiError::invalid(error.to_string()),
+            E::Model(compile) => compile.into(),
+            E::Stale { .. } | E::Conflict { .. } => ApiError::conflict(error.to_string()),
+            E::Corrupt { .. } | E::Database(_) => {
+                let chain = match std::error::Error::source(&error) {
+                    Some(cause) => format!("{error}: {cause}"),
+                    None => error.to_string(),
+                };
+                ApiError::internal(&chain)
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! A JSON body extractor whose rejections use the API's error format
+//! (400 malformed, 413 too large, 415/422 mapped to 400/422).
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// `Json<T>` with permset's error answers.
+pub(crate) struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(reject(rejection)),
+        }
+    }
+}
+
+fn reject(rejection: JsonRejection) -> ApiError {
+    let text = rejection.body_text();
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large("the request body is too large"),
+        StatusCode::UNPROCESSABLE_ENTITY => ApiError::invalid(format!("the JSON body does not fit: {text}")),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::bad_request("send the body as JSON with `content-type: application/json`")
+        }
+        _ => {
+            // Axum reports an over-limit body read as a generic failure whose text says so.
+            if text.contains("length limit") {
+                ApiError::too_large("the request body is too large")
+            } else {
+                ApiError::bad_request(format!("the body is not valid JSON: {text}"))
+            }
+        }
+    }
+}

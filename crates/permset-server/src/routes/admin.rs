@@ -1,0 +1,182 @@
+//! Workspace administration: `apply` a whole workspace file (with a dry-run
+//! plan), `export` it back, the audit chain with `verify`, and API keys.
+//! These are for account owners and the workspace's service principal.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::IntoResponse;
+use axum::Json;
+use permset_core::{load_workspace_file, to_workspace_file};
+use permset_store::KeySpec;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::state::AppState;
+
+/// Options of `apply`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct ApplyQuery {
+    /// Only report the plan; change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Why (kept in the audit entry).
+    pub reason: Option<String>,
+}
+
+/// Replaces the workspace's model with a workspace file (YAML body) as one
+/// validated, audited change; with `dry_run` only the plan.
+#[utoipa::path(post, path = "/v1/workspaces/{ws}/apply", tag = "admin",
+    params(("ws" = String, Path, description = "workspace key"), ApplyQuery),
+    request_body(content = String, content_type = "application/yaml", description = "the workspace file"),
+    responses((status = 200, description = "the plan: changes, from_revision, to_revision", body = Object),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub(crate) async fn apply(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ApplyQuery>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
+    caller.require_owner(&snapshot, "applying a workspace file")?;
+    let text =
+        std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the workspace file must be UTF-8"))?;
+    let (model, _) = load_workspace_file(text).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        ApiError::invalid(format!("the workspace file is not valid: {}", lines.join("; ")))
+            .with_details(json!(lines))
+    })?;
+    let reason = query.reason.unwrap_or_default();
+    let plan =
+        state.store().apply(&caller.workspace, &caller.audit_name(), &model, &reason, query.dry_run).await?;
+    if plan.to_revision.is_some() {
+        state.refresh(&caller.workspace).await?;
+    }
+    Ok(Json(serde_json::to_value(&plan).map_err(|e| ApiError::internal(&e))?))
+}
+
+/// The workspace's model as a workspace file (YAML).
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/export", tag = "admin",
+    params(("ws" = String, Path, description = "workspace key")),
+    responses((status = 200, content_type = "application/yaml", body = String)))]
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<impl IntoResponse, ApiError> {
+    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
+    caller.require_owner(&snapshot, "exporting the workspace file")?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/yaml"));
+    Ok((headers, to_workspace_file(snapshot.model())))
+}
+
+/// Paging of the audit chain.
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct AuditQuery {
+    /// Entries after this sequence number.
+    pub after: Option<u64>,
+    /// At most this many (default 100).
+    pub limit: Option<u32>,
+}
+
+fn require_auditor(caller: &Caller, snapshot: &permset_core::Snapshot) -> Result<(), ApiError> {
+    if caller.is_service() {
+        return Ok(());
+    }
+    let actor = caller.known_actor(snapshot)?;
+    let admin = snapshot.is_account_owner(actor.user)
+        || snapshot.roles_of(actor.user, chrono::Utc::now()).contains(&"administrator");
+    if admin && actor.scope.is_none() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("the audit log is for account owners and administrators"))
+    }
+}
+
+/// The audit chain, oldest first.
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/audit", tag = "admin",
+    params(("ws" = String, Path, description = "workspace key"), AuditQuery),
+    responses((status = 200, body = Object)))]
+pub(crate) async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
+    require_auditor(&caller, &snapshot)?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let entries = state.store().audit(&caller.workspace, query.after.unwrap_or(0), limit).await?;
+    Ok(Json(json!({ "entries": entries, "revision": snapshot.revision() })))
+}
+
+/// Walks the hash chain and names the first broken entry.
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/audit/verify", tag = "admin",
+    params(("ws" = String, Path, description = "workspace key")),
+    responses((status = 200, description = "entries, first_broken", body = Object)))]
+pub(crate) async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
+    require_auditor(&caller, &snapshot)?;
+    let report = state.store().verify(&caller.workspace).await?;
+    Ok(Json(serde_json::to_value(&report).map_err(|e| ApiError::internal(&e))?))
+}
+
+/// A key to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeyRequest {
+    /// The user the key acts as; absent for a service key.
+    pub user: Option<String>,
+    /// The role the key is limited to.
+    pub role: Option<String>,
+    /// A label for people.
+    #[serde(default)]
+    pub label: String,
+}
+
+/// Creates a key; the secret is in this answer only.
+#[utoipa::path(post, path = "/v1/workspaces/{ws}/keys", tag = "admin",
+    params(("ws" = String, Path, description = "workspace key")),
+    request_body = KeyRequest,
+    responses((status = 200, description = "key and secret", body = Object)))]
+pub(crate) async fn create_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<KeyRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
+    caller.require_owner(&snapshot, "creating keys")?;
+    let spec = KeySpec { user: req.user, role: req.role, label: req.label };
+    let (key, secret) = state.store().create_key(&caller.workspace, &caller.audit_name(), spec).await?;
+    Ok(Json(json!({ "key": key, "secret": secret })))
+}
+
+/// The workspace's keys (never their secrets).
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/keys", tag = "admin",
+    params(("ws" = String, Path, description = "workspace key")), responses((status = 200, body = Object)))]
+pub(crate) async fn list_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
+    caller.require_owner(&snapshot, "listing keys")?;
+    Ok(Json(json!({ "keys": state.store().list_keys(&caller.workspace).await? })))
+}
+
+/// Revokes a key.
+#[utoipa::path(delete, path = "/v1/workspaces/{ws}/keys/{id}", tag = "admin",
+    params(("ws" = String, Path, description = "workspace key"), ("id" = String, Path, description = "key id")),
+    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn revoke_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_ws, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
+    caller.require_owner(&snapshot, "revoking keys")?;
+    state.store().revoke_key(&caller.workspace, &caller.audit_name(), &id).await?;
+    Ok(Json(json!({ "revoked": id })))
+}

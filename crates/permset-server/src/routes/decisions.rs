@@ -1,0 +1,207 @@
+//! Decisions over HTTP: `check`, `check/batch`, `explain` and a user's
+//! effective permissions. Each answer carries the revision it was decided at.
+
+use std::time::Instant;
+
+use axum::extract::{Path, State};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use permset_core::{Actor, Request, Snapshot};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::json::ApiJson;
+use crate::state::AppState;
+
+/// The most requests one batch may hold.
+pub(crate) const MAX_BATCH: usize = 10_000;
+
+/// One question. `user` defaults to the acting user.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CheckRequest {
+    /// The user asked about (a service key may ask about anyone; a user key about itself).
+    pub user: Option<String>,
+    /// `customers_update`, …
+    pub permission: String,
+    /// The record (for an update, its new state).
+    #[schema(value_type = Option<Object>)]
+    pub record: Option<serde_json::Map<String, Value>>,
+    /// For an update, the record before the change.
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<serde_json::Map<String, Value>>,
+    /// Decide as of this time (default now).
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// One answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CheckResponse {
+    /// Allowed or not.
+    pub allowed: bool,
+    /// Allowed for some records only (a module-level question on a limited grant).
+    pub limited: bool,
+    /// The workspace revision decided at.
+    pub revision: u64,
+}
+
+/// Many questions at once.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BatchRequest {
+    /// At most 10,000 requests.
+    pub requests: Vec<CheckRequest>,
+}
+
+/// The answers, in request order.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BatchResponse {
+    /// One per request.
+    pub results: Vec<BatchItem>,
+    /// The workspace revision decided at.
+    pub revision: u64,
+}
+
+/// One answer of a batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BatchItem {
+    /// Allowed or not.
+    pub allowed: bool,
+    /// Allowed for some records only.
+    pub limited: bool,
+}
+
+/// Who a decision is about: the request's `user`, which must be the caller
+/// itself unless the caller is a service key or an account owner.
+fn subject<'a>(
+    caller: &'a Caller,
+    snapshot: &Snapshot,
+    asked: Option<&'a str>,
+) -> Result<Actor<'a>, ApiError> {
+    let scope = caller.key.role.as_deref();
+    let user = match (asked, caller.user.as_deref()) {
+        (Some(asked), Some(me)) if asked != me => {
+            if caller.key.user.is_some() && !snapshot.is_account_owner(me) {
+                return Err(ApiError::forbidden("a user key may only ask about its own user"));
+            }
+            asked
+        }
+        (Some(asked), _) => asked,
+        (None, Some(me)) => me,
+        (None, None) => {
+            return Err(ApiError::bad_request("name the `user` to check, or send `x-permset-user`"))
+        }
+    };
+    Ok(Actor { user, scope })
+}
+
+fn decide(snapshot: &Snapshot, actor: Actor<'_>, req: &CheckRequest) -> BatchItem {
+    let request = Request {
+        user: actor.user,
+        permission: &req.permission,
+        record: req.record.as_ref(),
+        before: req.before.as_ref(),
+        now: req.at.unwrap_or_else(Utc::now),
+    };
+    let decision = snapshot.check_scoped(&request, actor.scope);
+    BatchItem { allowed: decision.allowed, limited: decision.limited }
+}
+
+/// May this user do this?
+#[utoipa::path(post, path = "/v1/workspaces/{ws}/check", tag = "decisions",
+    params(("ws" = String, Path, description = "workspace key")),
+    request_body = CheckRequest,
+    responses((status = 200, body = CheckResponse), (status = 401, body = crate::error::ErrorBody)))]
+pub(crate) async fn check(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(_ws): Path<String>,
+    ApiJson(req): ApiJson<CheckRequest>,
+) -> Result<Json<CheckResponse>, ApiError> {
+    let started = Instant::now();
+    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
+    let actor = subject(&caller, &snapshot, req.user.as_deref())?;
+    let item = decide(&snapshot, actor, &req);
+    state.metrics().decision(item.allowed);
+    state.metrics().check_latency(started.elapsed().as_micros() as u64);
+    Ok(Json(CheckResponse { allowed: item.allowed, limited: item.limited, revision: snapshot.revision() }))
+}
+
+/// Many decisions on one snapshot.
+#[utoipa::path(post, path = "/v1/workspaces/{ws}/check/batch", tag = "decisions",
+    params(("ws" = String, Path, description = "workspace key")),
+    request_body = BatchRequest,
+    responses((status = 200, body = BatchResponse), (status = 413, body = crate::error::ErrorBody)))]
+pub(crate) async fn check_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(_ws): Path<String>,
+    ApiJson(batch): ApiJson<BatchRequest>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    if batch.requests.len() > MAX_BATCH {
+        return Err(ApiError::too_large(format!("a batch holds at most {MAX_BATCH} requests")));
+    }
+    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
+    let mut results = Vec::with_capacity(batch.requests.len());
+    for req in &batch.requests {
+        let actor = subject(&caller, &snapshot, req.user.as_deref())?;
+        let item = decide(&snapshot, actor, req);
+        state.metrics().decision(item.allowed);
+        results.push(item);
+    }
+    Ok(Json(BatchResponse { results, revision: snapshot.revision() }))
+}
+
+/// A decision with its path or near misses.
+#[utoipa::path(post, path = "/v1/workspaces/{ws}/explain", tag = "decisions",
+    params(("ws" = String, Path, description = "workspace key")),
+    request_body = CheckRequest,
+    responses((status = 200, description = "the explanation: decision, path, near_misses, revision", body = Object)))]
+pub(crate) async fn explain(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(_ws): Path<String>,
+    ApiJson(req): ApiJson<CheckRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
+    let actor = subject(&caller, &snapshot, req.user.as_deref())?;
+    let request = Request {
+        user: actor.user,
+        permission: &req.permission,
+        record: req.record.as_ref(),
+        before: req.before.as_ref(),
+        now: req.at.unwrap_or_else(Utc::now),
+    };
+    let mut explanation = snapshot.explain(&request, &[]);
+    if let Some(scope) = actor.scope {
+        // The key's scope can only narrow: report the scoped decision.
+        explanation.decision = snapshot.check_scoped(&request, Some(scope));
+    }
+    let mut body = serde_json::to_value(&explanation).map_err(|e| ApiError::internal(&e))?;
+    if let Some(map) = body.as_object_mut() {
+        map.insert("text".into(), Value::String(explanation.to_string()));
+        map.insert("scope".into(), actor.scope.map_or(Value::Null, |s| Value::String(s.to_owned())));
+    }
+    Ok(Json(body))
+}
+
+/// A user's effective permission matrix.
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/users/{user}/permissions", tag = "decisions",
+    params(("ws" = String, Path, description = "workspace key"), ("user" = String, Path, description = "user key")),
+    responses((status = 200, description = "permissions with access and sources", body = Object)))]
+pub(crate) async fn permissions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((_ws, user)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
+    let actor = subject(&caller, &snapshot, Some(&user))?;
+    if snapshot.user_kind(actor.user).is_none() {
+        return Err(ApiError::not_found(format!("user `{user}` not found")));
+    }
+    let rows = snapshot.effective_permissions(actor.user, Utc::now());
+    Ok(Json(serde_json::json!({ "user": user, "permissions": rows, "revision": snapshot.revision() })))
+}
