@@ -139,7 +139,8 @@ pub fn merged_schema(declared: &Schema) -> Schema {
     let mut modules: BTreeMap<String, ModuleDef> = BUILTIN_MODULES
         .iter()
         .map(|(name, extra)| {
-            let def = ModuleDef { actions: extra.iter().map(|a| (*a).to_owned()).collect(), end_users: false };
+            let def =
+                ModuleDef { actions: extra.iter().map(|a| (*a).to_owned()).collect(), end_users: false };
             ((*name).to_owned(), def)
         })
         .collect();
@@ -255,7 +256,8 @@ impl RoleBuilder {
 }
 
 const CONTENT: [&str; 4] = ["templates", "shortcuts", "snippets", "tags"];
-const ORIENTATION: [&str; 6] = ["workflows", "business_rules", "slas", "satisfaction", "klasses", "klass_views"];
+const ORIENTATION: [&str; 6] =
+    ["workflows", "business_rules", "slas", "satisfaction", "klasses", "klass_views"];
 const CUSTOM_FOUR: [&str; 4] = ["view", "create", "update", "delete"];
 
 /// System grants carry the reason lint asks of powerful grants, so clones inherit it.
@@ -285,7 +287,8 @@ fn everything(schema: &Schema, skip: &[&str], custom_four: bool, description: &s
     for (module, action) in all_permissions(schema) {
         let name = format!("{module}_{action}");
         let custom_object = schema.objects.contains_key(&module) && !is_standard_object(&module);
-        if skip.contains(&name.as_str()) || (custom_four && custom_object && !CUSTOM_FOUR.contains(&action.as_str()))
+        if skip.contains(&name.as_str())
+            || (custom_four && custom_object && !CUSTOM_FOUR.contains(&action.as_str()))
         {
             continue;
         }
@@ -382,7 +385,9 @@ pub fn system_roles(schema: &Schema) -> BTreeMap<String, Role> {
     );
 
     let mut light = RoleBuilder::new("views conversations and customers, adds private notes");
-    light.view(&["conversations", "customers", "companies", "users", "teams"]).all("conversations", &["add_note"]);
+    light
+        .view(&["conversations", "customers", "companies", "users", "teams"])
+        .all("conversations", &["add_note"]);
     for object in custom_objects(schema) {
         light.view(&[object]);
     }

@@ -266,7 +266,8 @@ impl Snapshot {
         let admin = ["administrator", "account_owner"].map(|k| self.role_ids.get(k).copied());
         let is_admin = |roles: &[RoleIdx]| roles.iter().any(|r| admin.contains(&Some(*r)));
         let user_may = u.account_owner || self.with_roles(u, now, is_admin);
-        let scope_may = actor.scope.is_none_or(|scope| self.role_ids.get(scope).is_some_and(|&r| is_admin(&[r])));
+        let scope_may =
+            actor.scope.is_none_or(|scope| self.role_ids.get(scope).is_some_and(|&r| is_admin(&[r])));
         user_may && scope_may
     }
 
@@ -312,7 +313,10 @@ impl Snapshot {
                                 if let Some(team_field) = &info.def.team_field {
                                     let teams = u.teams.iter().map(|t| t.clone().into()).collect();
                                     any.push(Expr::Compare {
-                                        left: Operand::Field { name: team_field.clone(), ty: FieldType::Team },
+                                        left: Operand::Field {
+                                            name: team_field.clone(),
+                                            ty: FieldType::Team,
+                                        },
                                         op: CmpOp::In,
                                         right: Operand::Value(serde_json::Value::Array(teams)),
                                     });

@@ -131,7 +131,8 @@ pub enum NearMiss {
 
 impl fmt::Display for NearMiss {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let suggest = |s: &Option<String>| s.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+        let suggest =
+            |s: &Option<String>| s.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
         match self {
             NearMiss::NotAssigned { permission, roles } if roles.is_empty() => {
                 write!(f, "no role of this workspace grants `{permission}`")
@@ -185,7 +186,11 @@ impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let verdict = if self.decision.allowed { "allow" } else { "deny" };
         let limited = if self.decision.limited { " (limited: only some records)" } else { "" };
-        writeln!(f, "{verdict}{limited}: `{}` for `{}` at revision {}", self.permission, self.user, self.revision)?;
+        writeln!(
+            f,
+            "{verdict}{limited}: `{}` for `{}` at revision {}",
+            self.permission, self.user, self.revision
+        )?;
         for step in &self.path {
             match (&step.role, &step.assigned) {
                 (Some(role), Some(assigned)) => write!(
@@ -223,7 +228,8 @@ impl Snapshot {
         let perm = self.perm_ids.get(request.permission).copied();
         let Some(user) = self.user(request.user) else {
             let keys = self.users.iter().map(|u| u.key.as_str());
-            out.near_misses.push(NearMiss::UnknownUser { suggestion: nearest(request.user, keys).map(Into::into) });
+            out.near_misses
+                .push(NearMiss::UnknownUser { suggestion: nearest(request.user, keys).map(Into::into) });
             if perm.is_none() {
                 out.near_misses.push(self.unknown_permission(request.permission));
             }
@@ -239,7 +245,9 @@ impl Snapshot {
         for (req_perm, on, record) in &requirements {
             match self.first_match(user, *req_perm, *on, *record, &active) {
                 Some(step) => out.path.push(step),
-                None => condition_misses.extend(self.condition_misses(user, *req_perm, *on, *record, &active)),
+                None => {
+                    condition_misses.extend(self.condition_misses(user, *req_perm, *on, *record, &active))
+                }
             }
         }
         if decision.allowed {
@@ -274,7 +282,11 @@ impl Snapshot {
     }
 
     /// What a request needs: the permission on the record (and before), and view under it (rule 6).
-    fn requirements<'r>(&self, perm: PermId, req: &Request<'r>) -> Vec<(PermId, &'static str, Option<&'r Record>)> {
+    fn requirements<'r>(
+        &self,
+        perm: PermId,
+        req: &Request<'r>,
+    ) -> Vec<(PermId, &'static str, Option<&'r Record>)> {
         let Some(info) = self.perm(perm) else { return Vec::new() };
         let record = req.record.filter(|_| info.is_object);
         let mut out = vec![(perm, if record.is_some() { "record" } else { "module" }, record)];
@@ -283,7 +295,8 @@ impl Snapshot {
             out.push((perm, "before", Some(before)));
         }
         if let Some(view) = info.needs_view {
-            let existing = if is_update { req.before.filter(|_| record.is_some()).or(record) } else { record };
+            let existing =
+                if is_update { req.before.filter(|_| record.is_some()).or(record) } else { record };
             let on = match (existing.is_some(), req.before.is_some() && is_update) {
                 (false, _) => "module",
                 (true, true) => "before",
@@ -324,7 +337,14 @@ impl Snapshot {
     ) -> Option<Step> {
         let name = self.perm(perm).map(|p| p.name.clone()).unwrap_or_default();
         if user.account_owner {
-            let step = Step { permission: name, on, role: None, assigned: None, access: "all".into(), matched: None };
+            let step = Step {
+                permission: name,
+                on,
+                role: None,
+                assigned: None,
+                access: "all".into(),
+                matched: None,
+            };
             return Some(step);
         }
         let ctx = user_context(user);
@@ -364,9 +384,9 @@ impl Snapshot {
         let object = self.perm(perm).and_then(|p| self.object(&p.module));
         let fields: Vec<String> = match limit {
             CompiledLimit::Own => object.and_then(|o| o.def.owner_field.clone()).into_iter().collect(),
-            CompiledLimit::Team => {
-                object.map(|o| o.def.team_field.iter().chain(&o.def.owner_field).cloned().collect()).unwrap_or_default()
-            }
+            CompiledLimit::Team => object
+                .map(|o| o.def.team_field.iter().chain(&o.def.owner_field).cloned().collect())
+                .unwrap_or_default(),
             CompiledLimit::Condition(expr) => expr.fields().into_iter().map(str::to_owned).collect(),
         };
         let mut fields = fields;
@@ -436,9 +456,10 @@ impl Snapshot {
         }
         for other in others.iter().filter(|o| o.workspace != self.workspace) {
             for role in other.roles_of(&user.key, now) {
-                let grants = other.perm_ids.get(perm_name).is_some_and(|&p| {
-                    other.role_ids.get(role).is_some_and(|&r| other.grants(r, p))
-                });
+                let grants = other
+                    .perm_ids
+                    .get(perm_name)
+                    .is_some_and(|&p| other.role_ids.get(role).is_some_and(|&r| other.grants(r, p)));
                 if grants {
                     out.push(NearMiss::OtherWorkspace {
                         permission: perm_name.to_owned(),
@@ -449,7 +470,8 @@ impl Snapshot {
             }
         }
         let team_roles_count = {
-            let direct: Vec<RoleIdx> = active.iter().filter(|(_, a)| *a == Assigned::Directly).map(|(r, _)| *r).collect();
+            let direct: Vec<RoleIdx> =
+                active.iter().filter(|(_, a)| *a == Assigned::Directly).map(|(r, _)| *r).collect();
             self.team_roles_count(&direct)
         };
         for a in user.assignments.iter().filter(|a| self.grants(a.role, perm)) {
@@ -460,14 +482,12 @@ impl Snapshot {
                 continue;
             }
             match a.expires_at {
-                Some(at) if at <= now => {
-                    out.push(NearMiss::Expired {
-                        permission: perm_name.to_owned(),
-                        role: key,
-                        assigned: self.assigned(a.via),
-                        expired_at: at,
-                    })
-                }
+                Some(at) if at <= now => out.push(NearMiss::Expired {
+                    permission: perm_name.to_owned(),
+                    role: key,
+                    assigned: self.assigned(a.via),
+                    expired_at: at,
+                }),
                 _ => {
                     if let (Via::Team(t), false) = (a.via, team_roles_count) {
                         out.push(NearMiss::TeamRolesIgnored {

@@ -300,7 +300,8 @@ impl<'m> Builder<'m> {
             ordered.push((key.clone(), role.clone(), false));
         }
         for (key, role, is_system) in ordered {
-            let mut table: Vec<CompiledAccess> = (0..self.perms.len()).map(|_| CompiledAccess::None).collect();
+            let mut table: Vec<CompiledAccess> =
+                (0..self.perms.len()).map(|_| CompiledAccess::None).collect();
             for (name, grant) in &role.grants {
                 let Some(&id) = self.perm_ids.get(name.as_str()) else { continue };
                 let object = self.perms.get(id as usize).map(|p| p.module.clone()).unwrap_or_default();
@@ -394,7 +395,11 @@ impl<'m> Builder<'m> {
                 let Some(&t) = team_idx.get(team.as_str()) else { continue };
                 for a in self.model.assignments.teams.get(team).into_iter().flatten() {
                     if let Some(&role) = snapshot.role_ids.get(&a.role) {
-                        assignments.push(UserAssignment { role, via: Via::Team(t), expires_at: a.expires_at });
+                        assignments.push(UserAssignment {
+                            role,
+                            via: Via::Team(t),
+                            expires_at: a.expires_at,
+                        });
                     }
                 }
             }
@@ -457,12 +462,15 @@ impl Snapshot {
     /// Rule 3 (with rule 10): the roles in force for a user at `now`.
     pub(crate) fn roles_in_force(&self, user: &CompiledUser, now: DateTime<Utc>) -> Vec<RoleIdx> {
         let counts = |a: &UserAssignment| {
-            a.expires_at.is_none_or(|at| now < at) && self.role_at(a.role).is_some_and(|r| r.role.kind == user.kind)
+            a.expires_at.is_none_or(|at| now < at)
+                && self.role_at(a.role).is_some_and(|r| r.role.kind == user.kind)
         };
         let mut roles: Vec<RoleIdx> =
             user.assignments.iter().filter(|a| a.via == Via::Direct && counts(a)).map(|a| a.role).collect();
         if self.team_roles_count(&roles) {
-            roles.extend(user.assignments.iter().filter(|a| a.via != Via::Direct && counts(a)).map(|a| a.role));
+            roles.extend(
+                user.assignments.iter().filter(|a| a.via != Via::Direct && counts(a)).map(|a| a.role),
+            );
         }
         roles.sort_unstable();
         roles.dedup();
@@ -483,7 +491,12 @@ impl Snapshot {
     }
 
     /// The roles in force for a user at `now`, from the precomputed set when `now` is inside its window.
-    pub(crate) fn with_roles<R>(&self, user: &CompiledUser, now: DateTime<Utc>, f: impl FnOnce(&[RoleIdx]) -> R) -> R {
+    pub(crate) fn with_roles<R>(
+        &self,
+        user: &CompiledUser,
+        now: DateTime<Utc>,
+        f: impl FnOnce(&[RoleIdx]) -> R,
+    ) -> R {
         let (from, until) = user.window;
         let inside = from.is_none_or(|f| now >= f) && until.is_none_or(|u| now < u);
         if inside {
@@ -509,7 +522,8 @@ impl Snapshot {
         if let Some(level) = role.role.fields.get(&format!("{object}.{field}")) {
             return *level;
         }
-        let protected = self.object(object).and_then(|o| o.def.fields.get(field)).is_some_and(|f| f.protected);
+        let protected =
+            self.object(object).and_then(|o| o.def.fields.get(field)).is_some_and(|f| f.protected);
         if protected {
             return FieldLevel::None;
         }

@@ -78,7 +78,8 @@ pub(crate) fn user_attribute_types(model: &Model, schema: &Schema) -> BTreeMap<S
 pub(crate) fn validate(model: &Model, schema: &Schema, system: &BTreeMap<String, Role>) -> Vec<Diagnostic> {
     let mut out = Findings(Vec::new());
     let attributes = user_attribute_types(model, schema);
-    let permissions: BTreeSet<String> = all_permissions(schema).into_iter().map(|(m, a)| format!("{m}_{a}")).collect();
+    let permissions: BTreeSet<String> =
+        all_permissions(schema).into_iter().map(|(m, a)| format!("{m}_{a}")).collect();
     validate_schema(schema, &mut out);
     validate_rules(model, schema, &attributes, &mut out);
     for (key, role) in &model.roles {
@@ -97,9 +98,10 @@ fn validate_schema(schema: &Schema, out: &mut Findings) {
         let fields_of = |ty: &FieldType| -> Vec<&str> {
             def.fields.iter().filter(|(_, f)| &f.ty == ty).map(|(n, _)| n.as_str()).collect()
         };
-        for (slot, wanted, ty) in
-            [("owner_field", &def.owner_field, FieldType::User), ("team_field", &def.team_field, FieldType::Team)]
-        {
+        for (slot, wanted, ty) in [
+            ("owner_field", &def.owner_field, FieldType::User),
+            ("team_field", &def.team_field, FieldType::Team),
+        ] {
             let Some(field) = wanted else { continue };
             if def.fields.get(field).is_none_or(|f| f.ty != ty) {
                 let candidates = fields_of(&ty);
@@ -126,18 +128,26 @@ fn validate_schema(schema: &Schema, out: &mut Findings) {
                         did_you_mean(target, schema.objects.keys().map(String::as_str))
                     ),
                 ),
-                FieldType::Enum(values) if values.is_empty() => {
-                    out.error(format!("objects.{name}.fields.{field}"), "an enum needs at least one value".into())
-                }
-                FieldType::List(_) => out
-                    .error(format!("objects.{name}.fields.{field}"), "lists of lists are not supported".into()),
+                FieldType::Enum(values) if values.is_empty() => out.error(
+                    format!("objects.{name}.fields.{field}"),
+                    "an enum needs at least one value".into(),
+                ),
+                FieldType::List(_) => out.error(
+                    format!("objects.{name}.fields.{field}"),
+                    "lists of lists are not supported".into(),
+                ),
                 _ => {}
             }
         }
     }
 }
 
-fn validate_rules(model: &Model, schema: &Schema, attributes: &BTreeMap<String, FieldType>, out: &mut Findings) {
+fn validate_rules(
+    model: &Model,
+    schema: &Schema,
+    attributes: &BTreeMap<String, FieldType>,
+    out: &mut Findings,
+) {
     for (object, rules) in &model.access_rules {
         let Some(def) = schema.objects.get(object) else {
             out.error(
@@ -226,7 +236,10 @@ fn validate_role(ctx: &RoleCtx<'_>, out: &mut Findings) {
         for (needing, needs) in PREREQUISITES {
             if needing == perm {
                 for need in needs.iter().filter(|n| canonical.get(**n).is_none_or(|g| grant_is_none(g))) {
-                    out.warning(path.clone(), format!("`{perm}` needs `{need}`, which the role does not grant"));
+                    out.warning(
+                        path.clone(),
+                        format!("`{perm}` needs `{need}`, which the role does not grant"),
+                    );
                 }
             }
         }
@@ -248,7 +261,10 @@ fn validate_role(ctx: &RoleCtx<'_>, out: &mut Findings) {
                 .collect();
             out.error(
                 format!("roles.{key}.fields.{field_path}"),
-                format!("unknown field `{field_path}`{}", did_you_mean(field_path, all.iter().map(String::as_str))),
+                format!(
+                    "unknown field `{field_path}`{}",
+                    did_you_mean(field_path, all.iter().map(String::as_str))
+                ),
             );
         }
     }
@@ -272,7 +288,9 @@ fn check_view_invariant(
     }
     let perm = format!("{module}_{action}");
     match (access, view.unwrap_or(&Access::None)) {
-        (Access::None, _) | (Access::All, Access::All) | (Access::Limited(_), Access::All | Access::Limited(_)) => {}
+        (Access::None, _)
+        | (Access::All, Access::All)
+        | (Access::Limited(_), Access::All | Access::Limited(_)) => {}
         (Access::All, Access::Limited(_)) => out.error(
             path.to_owned(),
             format!("`{perm}` is full but `{module}_view` is limited; add/edit/delete may not exceed view"),
@@ -287,7 +305,10 @@ fn check_view_invariant(
 fn validate_access(ctx: &RoleCtx<'_>, module: &str, access: &Access, path: &str, out: &mut Findings) {
     let Access::Limited(limits) = access else { return };
     let Some(def) = ctx.schema.objects.get(module) else {
-        out.error(path.to_owned(), format!("`{module}` has no records, so its access can only be `all` or `none`"));
+        out.error(
+            path.to_owned(),
+            format!("`{module}` has no records, so its access can only be `all` or `none`"),
+        );
         return;
     };
     for limit in limits {
@@ -309,7 +330,8 @@ fn validate_access(ctx: &RoleCtx<'_>, module: &str, access: &Access, path: &str,
                 }
             }
             Limit::Where(text) => {
-                let tctx = TypeContext { object: module, fields: &def.fields, user_attributes: ctx.attributes };
+                let tctx =
+                    TypeContext { object: module, fields: &def.fields, user_attributes: ctx.attributes };
                 if let Err(e) = condition::compile(text, &tctx) {
                     out.error(path.to_owned(), format!("in condition: {e}"));
                 }
@@ -326,7 +348,10 @@ fn validate_people(model: &Model, system: &BTreeMap<String, Role>, out: &mut Fin
         for team in user.teams.iter().filter(|t| !model.teams.contains_key(*t)) {
             out.error(
                 format!("users.{key}.teams"),
-                format!("unknown team `{team}`{}", did_you_mean(team, model.teams.keys().map(String::as_str))),
+                format!(
+                    "unknown team `{team}`{}",
+                    did_you_mean(team, model.teams.keys().map(String::as_str))
+                ),
             );
         }
     }

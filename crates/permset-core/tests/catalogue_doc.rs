@@ -65,5 +65,8 @@ fn system_roles_doc_is_current() {
         std::fs::write(path, &expected).unwrap();
     }
     let actual = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(actual == expected, "docs/SYSTEM_ROLES.md is stale: run UPDATE_DOCS=1 cargo test -p permset-core --test catalogue_doc");
+    assert!(
+        actual == expected,
+        "docs/SYSTEM_ROLES.md is stale: run UPDATE_DOCS=1 cargo test -p permset-core --test catalogue_doc"
+    );
 }
