@@ -14,6 +14,7 @@ pub(crate) struct Metrics {
     pub(crate) errors_5xx: AtomicU64,
     pub(crate) allowed: AtomicU64,
     pub(crate) denied: AtomicU64,
+    pub(crate) decisions_unlogged: AtomicU64,
     check_buckets: [AtomicU64; BUCKETS_US.len()],
     check_count: AtomicU64,
     check_sum_us: AtomicU64,
@@ -47,6 +48,8 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE permset_decisions_total counter");
         let _ = writeln!(out, "permset_decisions_total{{decision=\"allow\"}} {}", get(&self.allowed));
         let _ = writeln!(out, "permset_decisions_total{{decision=\"deny\"}} {}", get(&self.denied));
+        let _ = writeln!(out, "# TYPE permset_decisions_unlogged_total counter");
+        let _ = writeln!(out, "permset_decisions_unlogged_total {}", get(&self.decisions_unlogged));
         let _ = writeln!(out, "# TYPE permset_check_seconds histogram");
         for (bucket, le) in self.check_buckets.iter().zip(BUCKETS_US) {
             let _ =

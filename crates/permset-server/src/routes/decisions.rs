@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use permset_core::{Actor, Request, Snapshot};
+use permset_store::DecisionLogEntry;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -127,6 +128,17 @@ pub(crate) async fn check(
     let item = decide(&snapshot, actor, &req);
     state.metrics().decision(item.allowed);
     state.metrics().check_latency(started.elapsed().as_micros() as u64);
+    // Single checks are logged (off the hot path); batches are bulk traffic and are counted only.
+    let record_id = req.record.as_ref().and_then(|r| r.get("id")).and_then(|v| v.as_str()).map(str::to_owned);
+    let entry = DecisionLogEntry {
+        at: req.at.unwrap_or_else(Utc::now),
+        user: actor.user.to_owned(),
+        permission: req.permission.clone(),
+        record_id,
+        allowed: item.allowed,
+        revision: snapshot.revision(),
+    };
+    state.log_decision(&caller.workspace, entry);
     Ok(Json(CheckResponse { allowed: item.allowed, limited: item.limited, revision: snapshot.revision() }))
 }
 
