@@ -8,24 +8,26 @@ use permset_bench::roles::PeerModel;
 use permset_bench::workload_with;
 use permset_core::{Request, Snapshot};
 
-/// casbin-rs evaluates its matcher once per policy line (about 2,000 here)
-/// through rhai, which takes milliseconds per decision in an unoptimized
-/// build; debug runs therefore compare casbin on every 25th request and
-/// `PERMSET_BENCH_EQUIVALENCE=all` (or a release build) on all of them.
-/// permset and Cedar are compared on every request always.
-fn casbin_stride() -> usize {
+/// How many requests to compare, and on every how-many-th casbin too.
+///
+/// Cedar and casbin-rs evaluate every policy (about 900 and 2,000 here) on
+/// each call, which in an unoptimized build takes milliseconds; a debug
+/// `cargo test` therefore compares 600 requests (casbin on every 10th) to
+/// stay within seconds. A release build, or `PERMSET_BENCH_EQUIVALENCE=all`,
+/// compares 4,000 requests on all three engines.
+fn scope() -> (usize, usize) {
     let all = std::env::var("PERMSET_BENCH_EQUIVALENCE").is_ok_and(|v| v == "all");
     if all || !cfg!(debug_assertions) {
-        1
+        (4_000, 1)
     } else {
-        25
+        (600, 10)
     }
 }
 
 #[test]
 fn all_three_engines_agree_on_every_request() {
-    let w = workload_with(11, 300, 2_000);
-    let stride = casbin_stride();
+    let (n_requests, stride) = scope();
+    let w = workload_with(11, 300, n_requests);
     let snapshot = Snapshot::compile_at(&w.model, w.now, 1).unwrap();
     let peer = PeerModel::new(&w.model);
     let cedar = CedarEngine::build(&w).unwrap();
@@ -64,7 +66,8 @@ fn all_three_engines_agree_on_every_request() {
     assert!(disagreements.is_empty(), "{} disagreements:\n{}", disagreements.len(), disagreements.join("\n"));
     // Both outcomes must be common, or the comparison would prove little.
     assert!(allows > w.requests.len() / 5 && allows < w.requests.len() * 4 / 5, "allows: {allows}");
-    assert!(record_allows > 100 && record_denies > 100, "{record_allows} / {record_denies}");
+    let quarter = w.requests.len() / 2 / 4;
+    assert!(record_allows > quarter && record_denies > quarter, "{record_allows} / {record_denies}");
 }
 
 #[test]
