@@ -308,7 +308,7 @@ impl Snapshot {
     }
 
     /// Roles in force with how each is assigned (first assignment wins).
-    fn active_roles(&self, user: &CompiledUser, now: DateTime<Utc>) -> Vec<(RoleIdx, Assigned)> {
+    pub(crate) fn active_roles(&self, user: &CompiledUser, now: DateTime<Utc>) -> Vec<(RoleIdx, Assigned)> {
         let in_force = self.roles_in_force(user, now);
         let mut out: Vec<(RoleIdx, Assigned)> = Vec::new();
         for a in &user.assignments {
@@ -320,7 +320,7 @@ impl Snapshot {
         out
     }
 
-    fn assigned(&self, via: Via) -> Assigned {
+    pub(crate) fn assigned(&self, via: Via) -> Assigned {
         match via {
             Via::Direct => Assigned::Directly,
             Via::Team(t) => Assigned::ViaTeam { team: self.team_key(t).to_owned() },

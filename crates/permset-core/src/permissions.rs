@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::explain::Assigned;
-use crate::snapshot::{CompiledAccess, Snapshot, Via};
+use crate::snapshot::{CompiledAccess, Snapshot};
 
 /// One row of a user's effective permission matrix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,17 +29,7 @@ impl Snapshot {
     /// An unknown user gets an empty list.
     pub fn effective_permissions(&self, user: &str, now: DateTime<Utc>) -> Vec<EffectivePermission> {
         let Some(u) = self.user(user) else { return Vec::new() };
-        let in_force = self.roles_in_force(u, now);
-        let mut sources = Vec::new();
-        for a in &u.assignments {
-            if in_force.contains(&a.role) && !sources.iter().any(|(r, _)| *r == a.role) {
-                let assigned = match a.via {
-                    Via::Direct => Assigned::Directly,
-                    Via::Team(t) => Assigned::ViaTeam { team: self.team_key(t).to_owned() },
-                };
-                sources.push((a.role, assigned));
-            }
-        }
+        let sources = self.active_roles(u, now);
         self.perms
             .iter()
             .enumerate()

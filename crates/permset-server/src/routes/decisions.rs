@@ -99,15 +99,19 @@ fn subject<'a>(
     Ok(Actor { user, scope })
 }
 
-fn decide(snapshot: &Snapshot, actor: Actor<'_>, req: &CheckRequest) -> BatchItem {
-    let request = Request {
+/// The engine's request for an HTTP one.
+fn request<'r>(actor: Actor<'r>, req: &'r CheckRequest) -> Request<'r> {
+    Request {
         user: actor.user,
         permission: &req.permission,
         record: req.record.as_ref(),
         before: req.before.as_ref(),
         now: req.at.unwrap_or_else(Utc::now),
-    };
-    let decision = snapshot.check_scoped(&request, actor.scope);
+    }
+}
+
+fn decide(snapshot: &Snapshot, actor: Actor<'_>, req: &CheckRequest) -> BatchItem {
+    let decision = snapshot.check_scoped(&request(actor, req), actor.scope);
     BatchItem { allowed: decision.allowed, limited: decision.limited }
 }
 
@@ -180,13 +184,7 @@ pub(crate) async fn explain(
 ) -> Result<Json<Value>, ApiError> {
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     let actor = subject(&caller, &snapshot, req.user.as_deref())?;
-    let request = Request {
-        user: actor.user,
-        permission: &req.permission,
-        record: req.record.as_ref(),
-        before: req.before.as_ref(),
-        now: req.at.unwrap_or_else(Utc::now),
-    };
+    let request = request(actor, &req);
     let mut explanation = snapshot.explain(&request, &[]);
     if let Some(scope) = actor.scope {
         // The key's scope can only narrow: report the scoped decision.
