@@ -60,6 +60,25 @@ fn check_names(model: &Model) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// DESIGN.md §3: the last account owner cannot be removed or demoted, by
+/// any path (API edits, `apply`, the CLI): a model that had an account owner
+/// must keep one.
+fn keeps_an_owner(old: &Model, new: &Model) -> Result<(), StoreError> {
+    let had = old.users.values().any(|u| u.account_owner);
+    let has = new.users.values().any(|u| u.account_owner);
+    if had && !has {
+        let last: Vec<String> =
+            old.users.iter().filter(|(_, u)| u.account_owner).map(|(k, _)| format!("`{k}`")).collect();
+        return Err(StoreError::Conflict {
+            message: format!(
+                "the change would leave no account owner ({} removed or demoted); make another user account owner first",
+                last.join(", ")
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn to_json(model: &Model) -> Result<serde_json::Value, StoreError> {
     serde_json::to_value(model).map_err(StoreError::corrupt)
 }
@@ -187,6 +206,7 @@ impl Store {
         let mut plan =
             Plan { workspace: workspace.to_owned(), from_revision: revision, to_revision: None, changes };
         check_names(model)?;
+        keeps_an_owner(&old, model)?;
         Snapshot::compile_at(model, Utc::now(), revision + 1)?;
         if dry_run || plan.changes.is_empty() {
             tx.rollback().await?;
@@ -233,6 +253,7 @@ impl Store {
             return Err(StoreError::invalid(format!("the workspace key cannot change (`{workspace}`)")));
         }
         check_names(new)?;
+        keeps_an_owner(old, new)?;
         let now = Utc::now();
         let next = revision + 1;
         let snapshot = Snapshot::compile_at(new, now, next)?;

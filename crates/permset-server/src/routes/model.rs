@@ -133,7 +133,8 @@ pub(crate) async fn get_user(
 }
 
 /// Creates or replaces a user (`users_create` / `users_update`; only account
-/// owners make account owners; the last account owner cannot be demoted).
+/// owners make, change or demote account owners; the last one stays; joining
+/// a team may not give the user roles beyond the actor's own).
 #[utoipa::path(put, path = "/v1/workspaces/{ws}/users/{user}", tag = "model",
     params(("ws" = String, Path, description = "workspace key"), ("user" = String, Path, description = "user key")),
     request_body(content = Object, description = "kind, teams, attributes, account_owner"),
@@ -149,32 +150,28 @@ pub(crate) async fn put_user(
     let existing = snapshot.model().users.get(&key);
     caller.require(&snapshot, if existing.is_some() { "users_update" } else { "users_create" })?;
     let was_owner = existing.is_some_and(|u| u.account_owner);
-    if user.account_owner && !was_owner {
-        caller.require_owner(&snapshot, "making an account owner")?;
+    // Only account owners make, unmake or edit account owners; the store keeps the last one.
+    if user.account_owner || was_owner {
+        caller.require_owner(&snapshot, "making, changing or demoting an account owner")?;
+    }
+    // Joining a team is receiving its roles: no escalation through membership.
+    let old_teams = existing.map(|u| u.teams.clone()).unwrap_or_default();
+    for team in user.teams.iter().filter(|t| !old_teams.contains(t)) {
+        for assignment in snapshot.model().assignments.teams.get(team).into_iter().flatten() {
+            if let Some((role, _)) = snapshot.role(&assignment.role) {
+                escalation_check(&snapshot, &caller, role)?;
+            }
+        }
     }
     change(&state, &caller, &headers, move |model| {
-        if was_owner && !user.account_owner {
-            keep_an_owner(model, &key)?;
-        }
         model.users.insert(key, user);
         Ok(())
     })
     .await
 }
 
-/// 409 unless an account owner other than `leaving` remains.
-fn keep_an_owner(model: &Model, leaving: &str) -> Result<(), StoreError> {
-    let others = model.users.iter().any(|(k, u)| k != leaving && u.account_owner);
-    if others {
-        Ok(())
-    } else {
-        Err(StoreError::Conflict {
-            message: format!("`{leaving}` is the last account owner; make another user account owner first"),
-        })
-    }
-}
-
-/// Removes a user and its assignments (`users_delete`; never the last account owner).
+/// Removes a user and its assignments (`users_delete`; account owners only by
+/// account owners, and never the last one).
 #[utoipa::path(delete, path = "/v1/workspaces/{ws}/users/{user}", tag = "model",
     params(("ws" = String, Path, description = "workspace key"), ("user" = String, Path, description = "user key")),
     responses((status = 200, body = Object), (status = 409, body = crate::error::ErrorBody)))]
@@ -186,12 +183,11 @@ pub(crate) async fn delete_user(
 ) -> Result<Json<Value>, ApiError> {
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     caller.require(&snapshot, "users_delete")?;
+    if snapshot.is_account_owner(&key) {
+        caller.require_owner(&snapshot, "removing an account owner")?;
+    }
     change(&state, &caller, &headers, move |model| {
-        let user = model.users.get(&key).ok_or_else(|| not_found("user", &key))?;
-        if user.account_owner {
-            keep_an_owner(model, &key)?;
-        }
-        model.users.remove(&key);
+        model.users.remove(&key).ok_or_else(|| not_found("user", &key))?;
         model.assignments.users.remove(&key);
         Ok(())
     })
