@@ -574,6 +574,7 @@ impl<'m> RequestGen<'m> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
 

@@ -1,6 +1,7 @@
 //! permset, Cedar and casbin give the same decision on every generated
 //! request (DESIGN.md §2 rules 1–6 and 10 as each peer expresses them), and
 //! the workload exercises every rule the comparison claims to cover.
+#![allow(clippy::unwrap_used, reason = "a failed setup should fail the test loudly")]
 
 use permset_bench::casbin_peer::CasbinEngine;
 use permset_bench::cedar_peer::{limit_kinds, CedarEngine};

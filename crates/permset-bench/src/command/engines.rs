@@ -247,7 +247,7 @@ fn agree(
 /// One role edit: toggles `reports_view` on the edited role.
 fn edit_role(w: &mut Workload, i: usize) {
     if let Some(role) = w.model.roles.get_mut(EDITED_ROLE) {
-        if i % 2 == 0 {
+        if matches!(i % 2, 0) {
             role.grants.insert("reports_view".into(), Grant::new(Access::All));
         } else {
             role.grants.remove("reports_view");
