@@ -589,3 +589,62 @@ async fn a_second_replica_honours_at_least_revision() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn widening_an_access_rule_is_checked_for_escalation() {
+    on_each_backend(|s| async move {
+        // A named rule that a role uses for customers_delete, which maria does not hold.
+        let owner = s.user("olivia");
+        owner
+            .put("access_rules/customers/vip_only", json!({ "condition": "tier == \"vip\"" }))
+            .await
+            .ok(StatusCode::OK);
+        let deleter = role(json!({
+            "customers_view": { "access": { "limited": [{ "rule": "vip_only" }] } },
+            "customers_delete": { "access": { "limited": [{ "rule": "vip_only" }] }, "reason": "dedupe" }
+        }));
+        owner.put("roles/vip_deleter", deleter).await.ok(StatusCode::OK);
+        owner.post("assignments", json!({ "user": "lena", "role": "vip_deleter" })).await.ok(StatusCode::OK);
+        let basic =
+            json!({ "user": "lena", "permission": "customers_delete", "record": { "tier": "basic" } });
+        assert_eq!(owner.post("check", basic.clone()).await.json["allowed"], false);
+        // maria (roles_manage, no customers_delete) rewrites the rule to match every customer:
+        // that widens a role's delete grant beyond anything she holds.
+        let before = s.revision().await;
+        let resp = s
+            .user("maria")
+            .put("access_rules/customers/vip_only", json!({ "condition": "tier in [\"basic\", \"vip\"]" }))
+            .await;
+        let widened = owner.post("check", basic).await.json["allowed"] == true;
+        assert!(!widened, "maria widened customers_delete through an access rule ({})", resp.text);
+        resp.error(StatusCode::FORBIDDEN, "forbidden");
+        assert_eq!(s.revision().await, before);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_key_sees_its_scoped_permissions() {
+    on_each_backend(|s| async move {
+        // The effective-permissions route answers for the key's intersection too.
+        let key = scoped(&s, "olivia", "light_agent").await;
+        let resp = s.key(Some(&key)).get("users/olivia/permissions").await;
+        let granted: Vec<String> = resp.ok(StatusCode::OK)["permissions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["access"] != "none")
+            .map(|p| p["permission"].as_str().unwrap().to_owned())
+            .collect();
+        for beyond in ["billing_view", "roles_manage", "customers_update"] {
+            assert!(!granted.iter().any(|p| p == beyond), "a light_agent key reports `{beyond}` for olivia");
+        }
+        assert!(granted.iter().any(|p| p == "conversations_add_note"), "{granted:?}");
+        // And a scoped key may not create a key wider than itself.
+        s.key(Some(&key))
+            .post("keys", json!({ "user": "olivia" }))
+            .await
+            .error(StatusCode::FORBIDDEN, "forbidden");
+    })
+    .await;
+}

@@ -627,3 +627,81 @@ async fn concurrent_changes_and_checks_stay_consistent() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_cannot_probe_what_the_user_may_not_read() {
+    on_each_backend(|s| async move {
+        let (customers, _) = seed(&s).await;
+        let basic = &customers[0];
+        // tom (Light Agent) cannot read the protected ssn: filtering on it must not tell him its value.
+        let resp = s.user("tom").get("objects/customers/records?filter=ssn%20%3D%3D%20%22222%22").await;
+        let leaked = resp.status.is_success() && !ids(&resp.json).is_empty();
+        assert!(!leaked, "a filter on a protected field answers records: {}", resp.text);
+        if !resp.status.is_success() {
+            assert_error_shape(&resp);
+        }
+        let resp = s.user("tom").get("objects/customers/export?filter=ssn%20%3D%3D%20%22222%22").await;
+        assert!(
+            !resp.text.contains("Vip Ltd"),
+            "an export filter on a protected field answers records: {}",
+            resp.text
+        );
+        // vic sees every conversation, but the basic customer's id is blanked
+        // for him: a filter on that id must not single out its conversations.
+        let filter = format!("customer%20%3D%3D%20%22{basic}%22");
+        let resp = s.user("vic").get(&format!("objects/conversations/records?filter={filter}")).await;
+        let leaked = resp.status.is_success() && !ids(&resp.json).is_empty();
+        assert!(!leaked, "a filter on a blanked lookup answers records: {}", resp.text);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_only_objects_are_listed_for_admins_only() {
+    on_each_backend(|s| async move {
+        let id = s.create("olivia", "contracts", json!({ "title": "Master agreement" })).await;
+        // Account owner and Administrator list, search and export.
+        for user in ["olivia", "adam"] {
+            let list = s.user(user).get("objects/contracts/records").await;
+            assert_eq!(ids(list.ok(StatusCode::OK)), [id.clone()], "{user}");
+            let found = s.user(user).get("objects/contracts/search?q=master").await;
+            assert_eq!(ids(found.ok(StatusCode::OK)), [id.clone()], "{user}");
+        }
+        // A Light Agent views contracts (system roles view custom objects) but may not list them.
+        let tom = s.user("tom");
+        tom.get(&format!("objects/contracts/records/{id}")).await.ok(StatusCode::OK);
+        for path in
+            ["objects/contracts/records", "objects/contracts/search?q=master", "objects/contracts/export"]
+        {
+            let resp = tom.get(path).await;
+            let listed = resp.status.is_success() && resp.text.contains("Master agreement");
+            assert!(!listed, "{path} lists an admins-only object for a Light Agent: {}", resp.text);
+            if !resp.status.is_success() {
+                assert_error_shape(&resp);
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_users_write_only_what_their_role_allows() {
+    on_each_backend(|s| async move {
+        let carla = s.user("carla");
+        let mine = carla
+            .post("objects/conversations/records", json!({ "subject": "help", "requester": "carla" }))
+            .await;
+        let id = mine.ok(StatusCode::CREATED)["record"]["id"].as_str().unwrap().to_owned();
+        let theirs =
+            carla.post("objects/conversations/records", json!({ "subject": "x", "requester": "lena" })).await;
+        theirs.error(StatusCode::FORBIDDEN, "forbidden");
+        let list = carla.get("objects/conversations/records").await;
+        assert_eq!(ids(list.ok(StatusCode::OK)), [id.clone()]);
+        // The portal customer cannot read the agents' view of the workspace.
+        carla.get("users").await.error(StatusCode::FORBIDDEN, "forbidden");
+        carla.get("roles").await.error(StatusCode::FORBIDDEN, "forbidden");
+        carla.get("audit").await.error(StatusCode::FORBIDDEN, "forbidden");
+        carla.check(Some("olivia"), "billing_view").await.ok(StatusCode::OK);
+    })
+    .await;
+}

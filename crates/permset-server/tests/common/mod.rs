@@ -35,6 +35,10 @@ objects:
       customer: { lookup: customers }
       owner: user
     owner_field: owner
+  contracts:
+    fields:
+      title: string
+    list_visibility: admins
 teams:
   tier1: { name: "Tier 1" }
 users:
@@ -69,6 +73,7 @@ assignments:
     rita: [restricted_user]
     tom: [light_agent]
     vic: [vip_desk]
+    carla: [customer]
 "#;
 
 /// One running server over one back end.
