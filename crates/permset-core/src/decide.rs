@@ -203,7 +203,17 @@ impl Snapshot {
         field: &str,
         now: DateTime<Utc>,
     ) -> FieldLevel {
-        let actor = actor.into();
+        self.field_level_for(actor.into(), object, field, now, false)
+    }
+
+    fn field_level_for(
+        &self,
+        actor: Actor<'_>,
+        object: &str,
+        field: &str,
+        now: DateTime<Utc>,
+        creating: bool,
+    ) -> FieldLevel {
         let Some(user) = self.user(actor.user) else { return FieldLevel::None };
         let known = self.object(object).is_some_and(|o| o.def.fields.contains_key(field) || field == "id");
         if !known {
@@ -212,22 +222,22 @@ impl Snapshot {
         let level = if user.account_owner {
             FieldLevel::Edit
         } else {
-            self.with_roles(user, now, |roles| self.roles_field_level(roles, object, field))
+            self.with_roles(user, now, |roles| self.roles_field_level(roles, object, field, creating))
         };
         match actor.scope {
             None => level,
             Some(scope) => match self.role_ids.get(scope) {
-                Some(&role) => level.min(self.roles_field_level(&[role], object, field)),
+                Some(&role) => level.min(self.roles_field_level(&[role], object, field, creating)),
                 None => FieldLevel::None,
             },
         }
     }
 
-    fn roles_field_level(&self, roles: &[RoleIdx], object: &str, field: &str) -> FieldLevel {
+    fn roles_field_level(&self, roles: &[RoleIdx], object: &str, field: &str, creating: bool) -> FieldLevel {
         roles
             .iter()
             .filter_map(|&r| self.role_at(r))
-            .map(|role| self.role_field_level(role, object, field))
+            .map(|role| self.role_field_level(role, object, field, creating))
             .max()
             .unwrap_or(FieldLevel::None)
     }
@@ -386,7 +396,7 @@ impl Snapshot {
         out
     }
 
-    /// Rule 7 for a write: the first touched field the actor may not edit, if any.
+    /// Rule 7 for an update: the first touched field the actor may not edit, if any.
     pub fn first_unwritable_field<'a, 'f>(
         &self,
         actor: impl Into<Actor<'a>>,
@@ -395,7 +405,26 @@ impl Snapshot {
         now: DateTime<Utc>,
     ) -> Option<&'f str> {
         let actor = actor.into();
-        fields.into_iter().find(|f| *f != "id" && self.field_level(actor, object, f, now) < FieldLevel::Edit)
+        fields
+            .into_iter()
+            .find(|f| *f != "id" && self.field_level_for(actor, object, f, now, false) < FieldLevel::Edit)
+    }
+
+    /// Rule 7 for a create: the first given field the actor may not fill, if
+    /// any. Like [`Snapshot::first_unwritable_field`], except that a role
+    /// allowed to create the object may fill its unprotected fields without
+    /// an explicit field permission.
+    pub fn first_uncreatable_field<'a, 'f>(
+        &self,
+        actor: impl Into<Actor<'a>>,
+        object: &str,
+        fields: impl IntoIterator<Item = &'f str>,
+        now: DateTime<Utc>,
+    ) -> Option<&'f str> {
+        let actor = actor.into();
+        fields
+            .into_iter()
+            .find(|f| *f != "id" && self.field_level_for(actor, object, f, now, true) < FieldLevel::Edit)
     }
 
     /// The kind of a user, if it exists.

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::decide::Actor;
 use crate::explain::Assigned;
 use crate::snapshot::{CompiledAccess, Snapshot};
 
@@ -25,10 +26,18 @@ pub struct EffectivePermission {
 }
 
 impl Snapshot {
-    /// Every permission of the workspace with the user's combined access at `now`.
-    /// An unknown user gets an empty list.
-    pub fn effective_permissions(&self, user: &str, now: DateTime<Utc>) -> Vec<EffectivePermission> {
-        let Some(u) = self.user(user) else { return Vec::new() };
+    /// Every permission of the workspace with the actor's combined access at
+    /// `now`. For a scoped actor each access is intersected with the key's
+    /// role (`own & rule:premium` when both are limited). An unknown user
+    /// gets an empty list.
+    pub fn effective_permissions<'a>(
+        &self,
+        actor: impl Into<Actor<'a>>,
+        now: DateTime<Utc>,
+    ) -> Vec<EffectivePermission> {
+        let actor = actor.into();
+        let Some(u) = self.user(actor.user) else { return Vec::new() };
+        let scope = actor.scope.map(|key| self.role_ids.get(key).and_then(|&r| self.role_at(r)));
         let sources = self.active_roles(u, now);
         self.perms
             .iter()
@@ -53,13 +62,17 @@ impl Snapshot {
                     }
                     from.push((role.key.clone(), assigned.clone()));
                 }
-                let access = if all {
+                let mut access = if all {
                     "all".to_owned()
                 } else if limited.is_empty() {
                     "none".to_owned()
                 } else {
                     limited.join(" | ")
                 };
+                if let Some(scope_role) = scope {
+                    let within = scope_role.and_then(|r| r.table.get(id)).map_or("none".to_owned(), describe);
+                    access = intersect(&access, &within);
+                }
                 EffectivePermission {
                     permission: info.name.clone(),
                     module: info.module.clone(),
@@ -69,5 +82,26 @@ impl Snapshot {
                 }
             })
             .collect()
+    }
+}
+
+fn describe(access: &CompiledAccess) -> String {
+    match access {
+        CompiledAccess::None => "none".to_owned(),
+        CompiledAccess::All => "all".to_owned(),
+        CompiledAccess::Limited(limits) => {
+            let written: Vec<String> = limits.iter().map(|(_, l)| l.to_string()).collect();
+            written.join(" | ")
+        }
+    }
+}
+
+/// The access of a scoped key: what both the user and the key's role allow.
+fn intersect(user: &str, scope: &str) -> String {
+    match (user, scope) {
+        ("none", _) | (_, "none") => "none".to_owned(),
+        ("all", other) | (other, "all") => other.to_owned(),
+        (a, b) if a == b => a.to_owned(),
+        (a, b) => format!("({a}) & ({b})"),
     }
 }

@@ -518,7 +518,18 @@ impl Snapshot {
     }
 
     /// The explicit field level a role gives, or the level implied by its grants (rule 7).
-    pub(crate) fn role_field_level(&self, role: &CompiledRole, object: &str, field: &str) -> FieldLevel {
+    ///
+    /// `creating` asks about writing a field of a record being created: a
+    /// role that may create the object (but not update it) may fill its
+    /// unprotected fields, or create would be impossible (Kustomer's
+    /// "View & Create" sets).
+    pub(crate) fn role_field_level(
+        &self,
+        role: &CompiledRole,
+        object: &str,
+        field: &str,
+        creating: bool,
+    ) -> FieldLevel {
         if let Some(level) = role.role.fields.get(&format!("{object}.{field}")) {
             return *level;
         }
@@ -533,7 +544,7 @@ impl Snapshot {
                 .and_then(|&id| role.table.get(id as usize))
                 .is_some_and(|a| !matches!(a, CompiledAccess::None))
         };
-        if holds("update") {
+        if holds("update") || (creating && holds("create")) {
             FieldLevel::Edit
         } else if holds("view") {
             FieldLevel::Read

@@ -11,7 +11,7 @@
 
 mod auth;
 mod error;
-mod json;
+mod extract;
 mod metrics;
 mod openapi;
 mod registry;

@@ -201,9 +201,15 @@ async fn writes_are_checked_by_field_and_before_and_after() {
             Err(StoreError::Forbidden { message }) => message,
             other => panic!("expected forbidden, got {other:?}"),
         };
-        // End users may create only in their company, and edit no field (rule 7 denies the whole write).
-        let m = forbidden(s.create_record(&snap, "eve", "orders", rec(json!({"company": "acme_corp"})), now).await);
-        assert_eq!(m, "`eve` may not edit field `orders.company`");
+        // End users may create only in their company; creating lets them fill unprotected fields, but a
+        // field their role holds at `read` denies the whole write (rule 7).
+        let created = s.create_record(&snap, "eve", "orders", rec(json!({"company": "acme_corp"})), now).await;
+        assert_eq!(created.unwrap()["company"], "acme_corp");
+        let m = forbidden(s.create_record(&snap, "eve", "orders", rec(json!({"company": "globex"})), now).await);
+        assert!(m.contains("orders_create"), "{m}");
+        let fields = rec(json!({"company": "acme_corp", "amount": 5}));
+        let m = forbidden(s.create_record(&snap, "eve", "orders", fields, now).await);
+        assert_eq!(m, "`eve` may not set field `orders.amount`");
         // Update must hold before and after (status open -> closed leaves the grant).
         let m = forbidden(s.update_record(&snap, "alice", "orders", "o2", rec(json!({"title": "x"})), now).await);
         assert!(m.contains("orders_update"), "{m}");

@@ -2,8 +2,7 @@
 //! plan), `export` it back, the audit chain with `verify`, and API keys.
 //! These are for account owners and the workspace's service principal.
 
-use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -15,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::json::ApiJson;
+use crate::extract::{ApiBytes, ApiJson, ApiQuery};
 use crate::state::AppState;
 
 /// Options of `apply`.
@@ -38,8 +37,8 @@ pub(crate) struct ApplyQuery {
 pub(crate) async fn apply(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ApplyQuery>,
-    body: Bytes,
+    ApiQuery(query): ApiQuery<ApplyQuery>,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<Value>, ApiError> {
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     caller.require_owner(&snapshot, "applying a workspace file")?;
@@ -104,7 +103,7 @@ fn require_auditor(caller: &Caller, snapshot: &permset_core::Snapshot) -> Result
 pub(crate) async fn audit(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<AuditQuery>,
+    ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     require_auditor(&caller, &snapshot)?;

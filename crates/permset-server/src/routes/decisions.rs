@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::json::ApiJson;
+use crate::extract::ApiJson;
 use crate::state::AppState;
 
 /// The most requests one batch may hold.
@@ -212,6 +212,6 @@ pub(crate) async fn permissions(
     if snapshot.user_kind(actor.user).is_none() {
         return Err(ApiError::not_found(format!("user `{user}` not found")));
     }
-    let rows = snapshot.effective_permissions(actor.user, Utc::now());
+    let rows = snapshot.effective_permissions(actor, Utc::now());
     Ok(Json(serde_json::json!({ "user": user, "permissions": rows, "revision": snapshot.revision() })))
 }

@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::json::ApiJson;
+use crate::extract::ApiJson;
 use crate::state::AppState;
 
 /// The answer of a model write: the revision now in force.
@@ -528,6 +528,26 @@ pub(crate) async fn put_rule(
 ) -> Result<Json<Value>, ApiError> {
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     caller.require(&snapshot, "roles_manage")?;
+    // Rewriting a rule re-scopes every grant that names it: the actor must
+    // hold each such grant itself, as if creating those roles (no escalation).
+    let uses_rule = |grant: &permset_core::Grant| match &grant.access {
+        permset_core::Access::Limited(limits) => {
+            limits.iter().any(|l| matches!(l, permset_core::Limit::Rule(n) if *n == name))
+        }
+        _ => false,
+    };
+    for role_key in snapshot.role_keys() {
+        let Some((role, _)) = snapshot.role(role_key) else { continue };
+        let grants: std::collections::BTreeMap<String, permset_core::Grant> = role
+            .grants
+            .iter()
+            .filter(|(perm, grant)| perm.starts_with(&format!("{object}_")) && uses_rule(grant))
+            .map(|(perm, grant)| (perm.clone(), grant.clone()))
+            .collect();
+        if !grants.is_empty() {
+            escalation_check(&snapshot, &caller, &Role { grants, ..Role::default() })?;
+        }
+    }
     change(&state, &caller, &headers, move |model| {
         model.access_rules.entry(object).or_default().insert(name, req.condition);
         Ok(())

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -20,7 +20,7 @@ use utoipa::IntoParams;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::json::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
 /// List parameters.
@@ -78,7 +78,7 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path((_ws, object)): Path<(String, String)>,
-    Query(params): Query<ListParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     let actor = caller.known_actor(&snapshot)?;
@@ -96,12 +96,12 @@ pub(crate) async fn search(
     state: State<AppState>,
     caller: Caller,
     path: Path<(String, String)>,
-    Query(params): Query<ListParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     if params.q.as_deref().is_none_or(str::is_empty) {
         return Err(ApiError::bad_request("search needs `q`, the text to look for"));
     }
-    list(state, caller, path, Query(params)).await
+    list(state, caller, path, ApiQuery(params)).await
 }
 
 /// Streams the records the acting user may export, as NDJSON or CSV.
@@ -112,7 +112,7 @@ pub(crate) async fn export(
     State(state): State<AppState>,
     caller: Caller,
     Path((_ws, object)): Path<(String, String)>,
-    Query(params): Query<ListParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Response, ApiError> {
     let (format, content_type) = match params.format.as_deref() {
         None | Some("ndjson") => (ExportFormat::Ndjson, "application/x-ndjson"),

@@ -189,9 +189,9 @@ impl Store {
         fields.retain(|_, v| !v.is_null());
         let lookups = normalize(snapshot, object, def, &mut fields)?;
         if let Some(field) =
-            snapshot.first_unwritable_field(actor, object, fields.keys().map(String::as_str), now)
+            snapshot.first_uncreatable_field(actor, object, fields.keys().map(String::as_str), now)
         {
-            return Err(StoreError::forbidden(format!("`{user}` may not edit field `{object}.{field}`")));
+            return Err(StoreError::forbidden(format!("`{user}` may not set field `{object}.{field}`")));
         }
         let mut record = fields.clone();
         record.insert("id".to_owned(), Value::String(id.clone()));
