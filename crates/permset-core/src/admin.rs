@@ -100,7 +100,8 @@ impl Snapshot {
         else {
             return Decision::DENY;
         };
-        let scoped = self.decide_with_roles(user, &[role], perm, request.record, request.before);
+        let Some(set) = self.single_sets.get(role as usize) else { return Decision::DENY };
+        let scoped = self.decide(user.index, set, perm, request.record, request.before);
         Decision { allowed: scoped.allowed, limited: decision.limited || scoped.limited }
     }
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::condition::{CmpOp, Expr, Operand, UserContext};
 use crate::model::{FieldLevel, FieldType, UserKind};
+use crate::role_set::RoleSet;
 use crate::snapshot::{CompiledAccess, CompiledLimit, CompiledUser, ObjectInfo, PermId, RoleIdx, Snapshot};
 use crate::Record;
 
@@ -83,89 +84,79 @@ pub(crate) fn user_context(user: &CompiledUser) -> UserContext<'_> {
     UserContext { id: &user.key, teams: &user.teams, attributes: &user.attributes }
 }
 
+/// The module-level answer of a role set (rule 5: limited grants allow, flagged).
+fn module_level(set: &RoleSet, perm: PermId) -> Decision {
+    if set.grants.all(perm) {
+        Decision::ALLOW
+    } else if set.grants.any(perm) {
+        Decision { allowed: true, limited: true }
+    } else {
+        Decision::DENY
+    }
+}
+
 impl Snapshot {
     /// Decides a request (rules 1–6, 10). Total: anything unknown is a deny.
     pub fn check(&self, request: &Request<'_>) -> Decision {
-        let Some(user) = self.user(request.user) else { return Decision::DENY };
+        let Some(&user) = self.user_ids.get(request.user) else { return Decision::DENY };
         let Some(&perm) = self.perm_ids.get(request.permission) else { return Decision::DENY };
-        self.check_resolved(user, perm, request.record, request.before, request.now)
-    }
-
-    pub(crate) fn check_resolved(
-        &self,
-        user: &CompiledUser,
-        perm: PermId,
-        record: Option<&Record>,
-        before: Option<&Record>,
-        now: DateTime<Utc>,
-    ) -> Decision {
-        if user.account_owner {
+        if self.hot.get(user as usize).is_some_and(|h| h.account_owner) {
             return Decision::ALLOW;
         }
-        self.with_roles(user, now, |roles| self.decide_with_roles(user, roles, perm, record, before))
+        self.with_role_set(user, request.now, |set| {
+            self.decide(user, set, perm, request.record, request.before)
+        })
     }
 
-    /// Rules 4–6 for a user holding exactly `roles`.
-    pub(crate) fn decide_with_roles(
+    /// Rules 4–6 for a user holding exactly the roles of `set`.
+    pub(crate) fn decide(
         &self,
-        user: &CompiledUser,
-        roles: &[RoleIdx],
+        user: u32,
+        set: &RoleSet,
         perm: PermId,
         record: Option<&Record>,
         before: Option<&Record>,
     ) -> Decision {
         let Some(info) = self.perm(perm) else { return Decision::DENY };
         let Some(record) = record.filter(|_| info.is_object) else {
-            let decision = self.module_level(roles, perm);
+            let decision = module_level(set, perm);
             return match info.needs_view {
                 Some(view) if decision.allowed => {
-                    let v = self.module_level(roles, view);
+                    let v = module_level(set, view);
                     // A deny is never "limited": that flag qualifies allows only.
                     Decision { allowed: v.allowed, limited: v.allowed && (decision.limited || v.limited) }
                 }
                 _ => decision,
             };
         };
-        let ctx = user_context(user);
+        let Some(user) = self.users.get(user as usize) else { return Decision::DENY };
         // Rule 6: update holds before and after; the existing record must be viewable.
-        let is_update = info.action == "update";
-        let existing = if is_update { before.unwrap_or(record) } else { record };
-        let mut allowed = self.record_level(roles, perm, user, &ctx, record);
-        if allowed && is_update && before.is_some() {
-            allowed = self.record_level(roles, perm, user, &ctx, existing);
+        let existing = if info.is_update { before.unwrap_or(record) } else { record };
+        let mut allowed = self.record_level(set, perm, user, record);
+        if allowed && info.is_update && before.is_some() {
+            allowed = self.record_level(set, perm, user, existing);
         }
         if allowed {
             if let Some(view) = info.needs_view {
-                allowed = self.record_level(roles, view, user, &ctx, existing);
+                allowed = self.record_level(set, view, user, existing);
             }
         }
         Decision { allowed, limited: false }
     }
 
-    fn module_level(&self, roles: &[RoleIdx], perm: PermId) -> Decision {
-        let mut limited = false;
-        for &r in roles {
-            match self.role_at(r).and_then(|role| role.table.get(perm as usize)) {
-                Some(CompiledAccess::All) => return Decision::ALLOW,
-                Some(CompiledAccess::Limited(_)) => limited = true,
-                _ => {}
-            }
+    /// Whether any role of the set matches the record for `perm`; the roles'
+    /// limits are walked only when no role grants it to `all`.
+    fn record_level(&self, set: &RoleSet, perm: PermId, user: &CompiledUser, record: &Record) -> bool {
+        if set.grants.all(perm) {
+            return true;
         }
-        Decision { allowed: limited, limited }
-    }
-
-    fn record_level(
-        &self,
-        roles: &[RoleIdx],
-        perm: PermId,
-        user: &CompiledUser,
-        ctx: &UserContext<'_>,
-        record: &Record,
-    ) -> bool {
-        roles.iter().any(|&r| match self.role_at(r).and_then(|role| role.table.get(perm as usize)) {
-            Some(CompiledAccess::All) => true,
+        if !set.grants.any(perm) {
+            return false;
+        }
+        let ctx = user_context(user);
+        set.roles.iter().any(|&r| match self.role_at(r).and_then(|role| role.table.get(perm as usize)) {
             Some(CompiledAccess::Limited(limits)) => {
-                limits.iter().any(|(limit, _)| self.limit_matches(limit, perm, user, ctx, record))
+                limits.iter().any(|(limit, _)| self.limit_matches(limit, perm, user, &ctx, record))
             }
             _ => false,
         })
@@ -180,18 +171,17 @@ impl Snapshot {
         ctx: &UserContext<'_>,
         record: &Record,
     ) -> bool {
-        let object = || self.perm(perm).and_then(|p| self.object(&p.module));
-        let field_is = |field: &Option<String>, wanted: &str| {
-            field.as_deref().and_then(|f| record.get(f)).and_then(|v| v.as_str()) == Some(wanted)
-        };
+        let value =
+            |field: &Option<String>| field.as_deref().and_then(|f| record.get(f)).and_then(|v| v.as_str());
+        let Some(info) = self.perm(perm) else { return false };
+        let own = || value(&info.owner_field) == Some(user.key.as_str());
         match limit {
             CompiledLimit::Condition(expr) => expr.eval(record, ctx),
-            CompiledLimit::Own => object().is_some_and(|o| field_is(&o.def.owner_field, &user.key)),
-            CompiledLimit::Team => object().is_some_and(|o| {
-                let team = o.def.team_field.as_deref().and_then(|f| record.get(f)).and_then(|v| v.as_str());
-                team.is_some_and(|t| user.teams.binary_search_by(|x| x.as_str().cmp(t)).is_ok())
-                    || field_is(&o.def.owner_field, &user.key)
-            }),
+            CompiledLimit::Own => own(),
+            CompiledLimit::Team => {
+                let team = value(&info.team_field);
+                team.is_some_and(|t| user.teams.binary_search_by(|x| x.as_str().cmp(t)).is_ok()) || own()
+            }
         }
     }
 

@@ -29,6 +29,7 @@ mod file;
 mod lint;
 mod model;
 mod permissions;
+mod role_set;
 mod snapshot;
 mod suggest;
 mod validate;

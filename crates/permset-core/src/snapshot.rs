@@ -14,6 +14,7 @@ use rustc_hash::FxHashMap;
 use crate::catalogue::{self, all_permissions};
 use crate::condition::{self, Expr, TypeContext};
 use crate::model::{Access, FieldLevel, Limit, ListVisibility, Model, ObjectDef, Role, Schema, UserKind};
+use crate::role_set::{Grants, RoleSet, UserHot};
 use crate::validate::{self, Diagnostic, Severity};
 
 /// Index of a permission in a snapshot.
@@ -44,6 +45,12 @@ pub(crate) struct PermInfo {
     pub(crate) is_object: bool,
     /// The module's `view` permission, when this action on a record needs view (rule 6).
     pub(crate) needs_view: Option<PermId>,
+    /// The action is `update` (checked before and after, rule 6).
+    pub(crate) is_update: bool,
+    /// The object's owner field (what `own` matches), resolved once.
+    pub(crate) owner_field: Option<String>,
+    /// The object's team field (what `team` matches), resolved once.
+    pub(crate) team_field: Option<String>,
 }
 
 /// One limited scope, compiled.
@@ -70,6 +77,8 @@ pub(crate) struct CompiledRole {
     pub(crate) role: Role,
     /// Dense by permission id.
     pub(crate) table: Box<[CompiledAccess]>,
+    /// The table as bitsets.
+    pub(crate) grants: Grants,
 }
 
 /// Where a role of a user comes from.
@@ -88,6 +97,8 @@ pub(crate) struct UserAssignment {
 
 #[derive(Debug)]
 pub(crate) struct CompiledUser {
+    /// Position in `Snapshot::users` (and `Snapshot::hot`).
+    pub(crate) index: u32,
     pub(crate) key: String,
     pub(crate) kind: UserKind,
     pub(crate) account_owner: bool,
@@ -96,9 +107,6 @@ pub(crate) struct CompiledUser {
     pub(crate) attributes: BTreeMap<String, serde_json::Value>,
     /// Every assignment reaching the user (direct, then via teams), active or not.
     pub(crate) assignments: Vec<UserAssignment>,
-    /// The roles in force for any `now` inside `window`, precomputed (the fast path).
-    pub(crate) role_set: u32,
-    pub(crate) window: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
 }
 
 /// An object's compiled facts.
@@ -121,9 +129,14 @@ pub struct Snapshot {
     pub(crate) roles: Vec<CompiledRole>,
     pub(crate) role_ids: FxHashMap<String, RoleIdx>,
     pub(crate) users: Vec<CompiledUser>,
+    /// What decisions read first, dense and small, parallel to `users`.
+    pub(crate) hot: Vec<UserHot>,
     pub(crate) user_ids: FxHashMap<String, u32>,
     pub(crate) team_keys: Vec<String>,
-    pub(crate) role_sets: Vec<Box<[RoleIdx]>>,
+    /// Distinct role combinations in force at compile time; `hot[u].role_set` indexes it.
+    pub(crate) role_sets: Vec<RoleSet>,
+    /// One set per role, for keys scoped to that role.
+    pub(crate) single_sets: Vec<RoleSet>,
     pub(crate) teams_view: Option<PermId>,
     pub(crate) warnings: Vec<Diagnostic>,
 }
@@ -254,8 +267,18 @@ impl<'m> Builder<'m> {
             let id = self.perms.len() as PermId;
             let name = format!("{module}_{action}");
             self.perm_ids.insert(name.clone(), id);
-            let is_object = self.schema.objects.contains_key(&module);
-            self.perms.push(PermInfo { name, module, action, is_object, needs_view: None });
+            let object = self.schema.objects.get(&module);
+            let info = PermInfo {
+                is_object: object.is_some(),
+                is_update: action == "update",
+                owner_field: object.and_then(|o| o.owner_field.clone()),
+                team_field: object.and_then(|o| o.team_field.clone()),
+                name,
+                module,
+                action,
+                needs_view: None,
+            };
+            self.perms.push(info);
         }
         for (alias, canonical) in [("edit", "update"), ("add", "create")] {
             let pairs: Vec<(String, PermId)> = self
@@ -312,7 +335,14 @@ impl<'m> Builder<'m> {
             }
             let idx = self.roles.len() as RoleIdx;
             self.role_ids.insert(key.clone(), idx);
-            self.roles.push(CompiledRole { key, system: is_system, role, table: table.into_boxed_slice() });
+            let grants = Grants::of_table(&table);
+            self.roles.push(CompiledRole {
+                key,
+                system: is_system,
+                role,
+                table: table.into_boxed_slice(),
+                grants,
+            });
         }
     }
 
@@ -368,9 +398,11 @@ impl<'m> Builder<'m> {
             roles: self.roles,
             role_ids: self.role_ids,
             users: Vec::with_capacity(self.model.users.len()),
+            hot: Vec::with_capacity(self.model.users.len()),
             user_ids: FxHashMap::default(),
             team_keys: Vec::new(),
             role_sets: Vec::new(),
+            single_sets: Vec::new(),
             teams_view,
             warnings,
         };
@@ -379,6 +411,8 @@ impl<'m> Builder<'m> {
                 snapshot.objects.insert(name.clone(), ObjectInfo { def: def.clone(), view });
             }
         }
+        snapshot.single_sets =
+            (0..snapshot.roles.len() as RoleIdx).map(|r| snapshot.role_set(Box::new([r]))).collect();
         let mut set_ids: FxHashMap<Box<[RoleIdx]>, u32> = FxHashMap::default();
         for (key, user) in &self.model.users {
             let mut assignments = Vec::new();
@@ -403,25 +437,31 @@ impl<'m> Builder<'m> {
                     }
                 }
             }
-            let mut compiled = CompiledUser {
+            let index = snapshot.users.len() as u32;
+            let compiled = CompiledUser {
+                index,
                 key: key.clone(),
                 kind: user.kind,
                 account_owner: user.account_owner,
                 teams,
                 attributes: user.attributes.clone(),
                 assignments,
-                role_set: 0,
-                window: (None, None),
             };
             let roles = snapshot.roles_in_force(&compiled, now).into_boxed_slice();
-            compiled.window = validity_window(&compiled.assignments, now);
+            let (from, until) = validity_window(&compiled.assignments, now);
             let next = set_ids.len() as u32;
             let set = *set_ids.entry(roles.clone()).or_insert(next);
             if set == next {
-                snapshot.role_sets.push(roles);
+                let built = snapshot.role_set(roles);
+                snapshot.role_sets.push(built);
             }
-            compiled.role_set = set;
-            snapshot.user_ids.insert(key.clone(), snapshot.users.len() as u32);
+            snapshot.hot.push(UserHot {
+                account_owner: user.account_owner,
+                role_set: set,
+                from: from.map_or(i64::MIN, |t| t.timestamp_micros()),
+                until: until.map_or(i64::MAX, |t| t.timestamp_micros()),
+            });
+            snapshot.user_ids.insert(key.clone(), index);
             snapshot.users.push(compiled);
         }
         snapshot.team_keys = team_keys;
@@ -490,21 +530,33 @@ impl Snapshot {
         })
     }
 
-    /// The roles in force for a user at `now`, from the precomputed set when `now` is inside its window.
+    /// A role set over `roles`, with their grants combined.
+    pub(crate) fn role_set(&self, roles: Box<[RoleIdx]>) -> RoleSet {
+        let words = self.perms.len().div_ceil(64);
+        let grants = Grants::union(words, roles.iter().filter_map(|&r| self.role_at(r)).map(|r| &r.grants));
+        RoleSet { roles, grants }
+    }
+
+    /// The role set in force for a user at `now`: the precomputed one when
+    /// `now` is inside its window (the fast path), else rebuilt from the assignments.
+    pub(crate) fn with_role_set<R>(&self, user: u32, now: DateTime<Utc>, f: impl FnOnce(&RoleSet) -> R) -> R {
+        let hot = self.hot.get(user as usize);
+        if let Some(set) = hot.filter(|h| h.covers(now)).and_then(|h| self.role_sets.get(h.role_set as usize))
+        {
+            return f(set);
+        }
+        let roles = self.users.get(user as usize).map(|u| self.roles_in_force(u, now)).unwrap_or_default();
+        f(&self.role_set(roles.into_boxed_slice()))
+    }
+
+    /// The roles in force for a user at `now` (see [`Snapshot::with_role_set`]).
     pub(crate) fn with_roles<R>(
         &self,
         user: &CompiledUser,
         now: DateTime<Utc>,
         f: impl FnOnce(&[RoleIdx]) -> R,
     ) -> R {
-        let (from, until) = user.window;
-        let inside = from.is_none_or(|f| now >= f) && until.is_none_or(|u| now < u);
-        if inside {
-            if let Some(set) = self.role_sets.get(user.role_set as usize) {
-                return f(set);
-            }
-        }
-        f(&self.roles_in_force(user, now))
+        self.with_role_set(user.index, now, |set| f(&set.roles))
     }
 
     /// The object definition of a module, when it is an object.
