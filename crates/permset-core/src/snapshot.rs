@@ -153,18 +153,24 @@ impl Snapshot {
     /// roles as they stand at `now`. Decisions at any other time stay exact:
     /// they take a slower path that re-reads the assignments.
     pub fn compile_at(model: &Model, now: DateTime<Utc>, revision: u64) -> Result<Snapshot, CompileError> {
+        Self::compile_owned(model.clone(), now, revision)
+    }
+
+    /// [`Snapshot::compile_at`] for a model the caller no longer needs: the
+    /// snapshot keeps it without copying (how the server recompiles after a change).
+    pub fn compile_owned(model: Model, now: DateTime<Utc>, revision: u64) -> Result<Snapshot, CompileError> {
         let schema = catalogue::merged_schema(&model.schema);
         let system = catalogue::system_roles(&schema);
-        let diagnostics = validate::validate(model, &schema, &system);
+        let diagnostics = validate::validate(&model, &schema, &system);
         let (errors, warnings): (Vec<_>, Vec<_>) =
             diagnostics.into_iter().partition(|d| d.severity == Severity::Error);
         if !errors.is_empty() {
             return Err(CompileError { diagnostics: errors });
         }
-        let mut builder = Builder::new(model, schema);
+        let mut builder = Builder::new(&model, schema);
         builder.intern_permissions();
-        builder.compile_roles(system);
-        let snapshot = builder.finish(now, revision, warnings);
+        builder.compile_roles(&model, system);
+        let snapshot = builder.finish(model, now, revision, warnings);
         Ok(snapshot)
     }
 
@@ -236,8 +242,7 @@ pub(crate) fn canonical_action(action: &str) -> &str {
     }
 }
 
-struct Builder<'m> {
-    model: &'m Model,
+struct Builder {
     schema: Schema,
     perms: Vec<PermInfo>,
     perm_ids: FxHashMap<String, PermId>,
@@ -247,11 +252,10 @@ struct Builder<'m> {
     user_attributes: BTreeMap<String, crate::model::FieldType>,
 }
 
-impl<'m> Builder<'m> {
-    fn new(model: &'m Model, schema: Schema) -> Self {
+impl Builder {
+    fn new(model: &Model, schema: Schema) -> Self {
         let user_attributes = validate::user_attribute_types(model, &schema);
         Builder {
-            model,
             schema,
             perms: Vec::new(),
             perm_ids: FxHashMap::default(),
@@ -310,7 +314,7 @@ impl<'m> Builder<'m> {
         }
     }
 
-    fn compile_roles(&mut self, system: BTreeMap<String, Role>) {
+    fn compile_roles(&mut self, model: &Model, system: BTreeMap<String, Role>) {
         let system_order = catalogue::system_role_names();
         let mut ordered: Vec<(String, Role, bool)> = Vec::new();
         let mut system = system;
@@ -319,7 +323,7 @@ impl<'m> Builder<'m> {
                 ordered.push(((*name).to_owned(), role, true));
             }
         }
-        for (key, role) in &self.model.roles {
+        for (key, role) in &model.roles {
             ordered.push((key.clone(), role.clone(), false));
         }
         for (key, role, is_system) in ordered {
@@ -328,7 +332,7 @@ impl<'m> Builder<'m> {
             for (name, grant) in &role.grants {
                 let Some(&id) = self.perm_ids.get(name.as_str()) else { continue };
                 let object = self.perms.get(id as usize).map(|p| p.module.clone()).unwrap_or_default();
-                let compiled = self.compile_access(&object, &grant.access);
+                let compiled = self.compile_access(model, &object, &grant.access);
                 if let Some(slot) = table.get_mut(id as usize) {
                     *slot = merge_access(std::mem::replace(slot, CompiledAccess::None), compiled);
                 }
@@ -346,13 +350,15 @@ impl<'m> Builder<'m> {
         }
     }
 
-    fn compile_access(&mut self, object: &str, access: &Access) -> CompiledAccess {
+    fn compile_access(&mut self, model: &Model, object: &str, access: &Access) -> CompiledAccess {
         match access {
             Access::None => CompiledAccess::None,
             Access::All => CompiledAccess::All,
             Access::Limited(limits) => {
-                let compiled: Vec<(CompiledLimit, Limit)> =
-                    limits.iter().filter_map(|l| Some((self.compile_limit(object, l)?, l.clone()))).collect();
+                let compiled: Vec<(CompiledLimit, Limit)> = limits
+                    .iter()
+                    .filter_map(|l| Some((self.compile_limit(model, object, l)?, l.clone())))
+                    .collect();
                 if compiled.is_empty() {
                     CompiledAccess::None
                 } else {
@@ -364,11 +370,11 @@ impl<'m> Builder<'m> {
 
     /// Validation has already type-checked every condition, so a failure here
     /// cannot happen; it would only drop the limit (deny by default).
-    fn compile_limit(&mut self, object: &str, limit: &Limit) -> Option<CompiledLimit> {
+    fn compile_limit(&mut self, model: &Model, object: &str, limit: &Limit) -> Option<CompiledLimit> {
         let source = match limit {
             Limit::Own => return Some(CompiledLimit::Own),
             Limit::Team => return Some(CompiledLimit::Team),
-            Limit::Rule(name) => self.model.access_rules.get(object)?.get(name)?.clone(),
+            Limit::Rule(name) => model.access_rules.get(object)?.get(name)?.clone(),
             Limit::Where(text) => text.clone(),
         };
         let key = (object.to_owned(), source);
@@ -382,23 +388,27 @@ impl<'m> Builder<'m> {
         Some(CompiledLimit::Condition(expr))
     }
 
-    fn finish(self, now: DateTime<Utc>, revision: u64, warnings: Vec<Diagnostic>) -> Snapshot {
-        let team_keys: Vec<String> = self.model.teams.keys().cloned().collect();
+    /// Builds the users and moves the model into the snapshot (no copy of it is made).
+    fn finish(self, model: Model, now: DateTime<Utc>, revision: u64, warnings: Vec<Diagnostic>) -> Snapshot {
+        let team_keys: Vec<String> = model.teams.keys().cloned().collect();
         let team_idx: FxHashMap<&str, u32> =
             team_keys.iter().enumerate().map(|(i, k)| (k.as_str(), i as u32)).collect();
         let teams_view = self.perm_ids.get("teams_view").copied();
+        // The users are built while `model` is borrowed; it moves in at the end.
+        // Until then the snapshot holds its settings, which roles_in_force reads.
+        let placeholder = Model { settings: model.settings.clone(), ..Model::default() };
         let mut snapshot = Snapshot {
-            workspace: self.model.workspace.clone(),
+            workspace: model.workspace.clone(),
             revision,
-            model: self.model.clone(),
+            model: placeholder,
             schema: self.schema,
             perms: self.perms,
             perm_ids: self.perm_ids,
             objects: FxHashMap::default(),
             roles: self.roles,
             role_ids: self.role_ids,
-            users: Vec::with_capacity(self.model.users.len()),
-            hot: Vec::with_capacity(self.model.users.len()),
+            users: Vec::with_capacity(model.users.len()),
+            hot: Vec::with_capacity(model.users.len()),
             user_ids: FxHashMap::default(),
             team_keys: Vec::new(),
             role_sets: Vec::new(),
@@ -414,9 +424,9 @@ impl<'m> Builder<'m> {
         snapshot.single_sets =
             (0..snapshot.roles.len() as RoleIdx).map(|r| snapshot.role_set(Box::new([r]))).collect();
         let mut set_ids: FxHashMap<Box<[RoleIdx]>, u32> = FxHashMap::default();
-        for (key, user) in &self.model.users {
+        for (key, user) in &model.users {
             let mut assignments = Vec::new();
-            let direct = self.model.assignments.users.get(key).into_iter().flatten();
+            let direct = model.assignments.users.get(key).into_iter().flatten();
             for a in direct {
                 if let Some(&role) = snapshot.role_ids.get(&a.role) {
                     assignments.push(UserAssignment { role, via: Via::Direct, expires_at: a.expires_at });
@@ -427,7 +437,7 @@ impl<'m> Builder<'m> {
             teams.dedup();
             for team in &teams {
                 let Some(&t) = team_idx.get(team.as_str()) else { continue };
-                for a in self.model.assignments.teams.get(team).into_iter().flatten() {
+                for a in model.assignments.teams.get(team).into_iter().flatten() {
                     if let Some(&role) = snapshot.role_ids.get(&a.role) {
                         assignments.push(UserAssignment {
                             role,
@@ -465,6 +475,7 @@ impl<'m> Builder<'m> {
             snapshot.users.push(compiled);
         }
         snapshot.team_keys = team_keys;
+        snapshot.model = model;
         snapshot
     }
 }

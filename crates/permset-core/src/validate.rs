@@ -364,14 +364,15 @@ fn validate_people(model: &Model, system: &BTreeMap<String, Role>, out: &mut Fin
             continue;
         };
         for (i, a) in list.iter().enumerate() {
-            let path = format!("assignments.users.{key}.{i}");
+            // Paths are built only for findings: this loop runs for every assignment.
+            let path = || format!("assignments.users.{key}.{i}");
             match role_kind(&a.role) {
                 None => out.error(
-                    path,
+                    path(),
                     format!("unknown role `{}`{}", a.role, did_you_mean(&a.role, role_names.iter().copied())),
                 ),
                 Some(kind) if kind != user.kind => out.error(
-                    path,
+                    path(),
                     format!(
                         "`{}` is an {} role and `{key}` is an {}; only {} roles may be assigned to them",
                         a.role,
@@ -392,15 +393,14 @@ fn validate_people(model: &Model, system: &BTreeMap<String, Role>, out: &mut Fin
             );
         }
         for (i, a) in list.iter().enumerate() {
-            let path = format!("assignments.teams.{key}.{i}");
+            let path = || format!("assignments.teams.{key}.{i}");
             match role_kind(&a.role) {
                 None => out.error(
-                    path,
+                    path(),
                     format!("unknown role `{}`{}", a.role, did_you_mean(&a.role, role_names.iter().copied())),
                 ),
-                Some(UserKind::EndUser) => {
-                    out.error(path, format!("`{}` is an end_user role; teams hold agent roles only", a.role))
-                }
+                Some(UserKind::EndUser) => out
+                    .error(path(), format!("`{}` is an end_user role; teams hold agent roles only", a.role)),
                 Some(UserKind::Agent) => {}
             }
         }

@@ -61,7 +61,7 @@ impl Registry {
     /// Loads and compiles the stored model, and swaps it in unless a newer one is already there.
     pub(crate) async fn refresh(&self, store: &Store, workspace: &str) -> Result<Arc<Snapshot>, StoreError> {
         let (model, revision) = store.load(workspace).await?;
-        let compiled = Arc::new(Snapshot::compile_at(&model, Utc::now(), revision)?);
+        let compiled = Arc::new(Snapshot::compile_owned(model, Utc::now(), revision)?);
         Ok(self.install(workspace, compiled))
     }
 

@@ -158,7 +158,7 @@ impl Store {
     /// Loads and compiles a workspace at its current revision.
     pub async fn snapshot(&self, workspace: &str) -> Result<Snapshot, StoreError> {
         let (model, revision) = self.load(workspace).await?;
-        Ok(Snapshot::compile_at(&model, Utc::now(), revision)?)
+        Ok(Snapshot::compile_owned(model, Utc::now(), revision)?)
     }
 
     /// Runs `change` on the current model inside one transaction; if the
