@@ -243,10 +243,10 @@ impl Snapshot {
         let active = self.active_roles(user, request.now);
         let mut condition_misses = Vec::new();
         for (req_perm, on, record) in &requirements {
-            match self.first_match(user, *req_perm, *on, *record, &active) {
+            match self.first_match(user, *req_perm, on, *record, &active) {
                 Some(step) => out.path.push(step),
                 None => {
-                    condition_misses.extend(self.condition_misses(user, *req_perm, *on, *record, &active))
+                    condition_misses.extend(self.condition_misses(user, *req_perm, on, *record, &active))
                 }
             }
         }
@@ -256,7 +256,7 @@ impl Snapshot {
         out.path.clear();
         let denied: Vec<PermId> = requirements
             .iter()
-            .filter(|(p, on, r)| self.first_match(user, *p, *on, *r, &active).is_none())
+            .filter(|(p, on, r)| self.first_match(user, *p, on, *r, &active).is_none())
             .map(|(p, _, _)| *p)
             .collect();
         for p in dedup(denied) {
