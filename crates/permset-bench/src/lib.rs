@@ -4,8 +4,9 @@
 //! [`workload`] generates a seeded workspace and request mix as a
 //! [`permset_core::Model`]; [`cedar_peer`] and [`casbin_peer`] translate it
 //! into each peer's idiomatic form; [`timing`] measures decision calls in
-//! batches. The `permset-bench` binary runs the comparisons (`engines`; the
-//! `server` and `lists` modes are to come), and `tests/equivalence.rs`
+//! batches. The `permset-bench` binary runs the comparisons (`engines`), the
+//! HTTP server under load (`server`) and filtered lists over many records
+//! (`lists`), and `tests/equivalence.rs`
 //! proves the three engines agree on every generated request.
 
 pub mod casbin_peer;

@@ -1,9 +1,9 @@
 //! `permset-bench`: measures permset against its peers on one workload.
 //!
 //! One subcommand per module under `command/`: `engines` (in-process
-//! decisions and rebuilds, permset vs cedar-policy vs casbin-rs). The
-//! `server` and `lists` modes are to come as `command/server.rs` and
-//! `command/lists.rs`.
+//! decisions and rebuilds, permset vs cedar-policy vs casbin-rs), `server`
+//! (decisions through `permset serve` over loopback) and `lists` (the first
+//! page of a filtered list over many records, SQLite and PostgreSQL).
 
 mod command;
 
@@ -21,12 +21,18 @@ struct Cli {
 enum Command {
     /// Decision and rebuild times of permset, cedar-policy and casbin-rs on the same workload.
     Engines(command::engines::Args),
+    /// Decisions/s through `check/batch` and single-check latency under load, over HTTP.
+    Server(command::server::Args),
+    /// First page of a filtered list over many records, against fetch-then-filter.
+    Lists(command::lists::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Engines(args) => command::engines::run(&args),
+        Command::Server(args) => command::server::run(&args),
+        Command::Lists(args) => command::lists::run(&args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

@@ -1,3 +1,5 @@
 //! The subcommands of `permset-bench`, one per file.
 
 pub(crate) mod engines;
+pub(crate) mod lists;
+pub(crate) mod server;
