@@ -41,6 +41,9 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// How often a server checks the database for revisions made by other replicas.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often a server refreshes the query planner's statistics (records change under it).
+pub const STATISTICS_INTERVAL: Duration = Duration::from_secs(300);
+
 /// The router over a state.
 pub fn router(state: AppState) -> Router {
     let ws = Router::new()
@@ -108,6 +111,16 @@ pub async fn serve(store: Store, addr: SocketAddr, ready: impl FnOnce(SocketAddr
         loop {
             tick.tick().await;
             poller.poll_revisions().await;
+        }
+    });
+    let statistics = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(STATISTICS_INTERVAL);
+        loop {
+            tick.tick().await;
+            if let Err(error) = statistics.store().refresh_statistics().await {
+                tracing::warn!("cannot refresh planner statistics: {error}");
+            }
         }
     });
     ready(listener.local_addr()?);

@@ -314,6 +314,9 @@ async fn bench_backend(
         );
     }
 
+    // As the server does periodically: planner statistics for the loaded data.
+    store.refresh_statistics().await?;
+
     let mut rows = Vec::new();
     for (scope, user) in SCOPES {
         let now = Utc::now();

@@ -138,6 +138,7 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
         create("contracts", as_record(fields)).await?;
     }
     bar.finish_with_message("records");
+    store.refresh_statistics().await?;
 
     let spec = KeySpec { user: None, role: None, label: "permset demo".into() };
     let (_, secret) = store.create_key(&model.workspace, "permset demo", spec).await?;

@@ -131,6 +131,11 @@ impl Store {
         object: &str,
         id: &str,
     ) -> Result<Option<Record>, StoreError> {
+        // No stored id can fail this (ids are checked on create), and some
+        // strings (a NUL) are not even valid PostgreSQL text parameters.
+        if !valid_id(id) {
+            return Ok(None);
+        }
         let sql = format!(
             "SELECT {} FROM records WHERE workspace = $1 AND object = $2 AND id = $3",
             self.dialect.json_text("data")
@@ -455,6 +460,10 @@ impl Store {
         query: &ListQuery,
         now: DateTime<Utc>,
     ) -> Result<String, StoreError> {
+        // PostgreSQL text cannot hold NUL, and no stored value contains one.
+        if [&query.filter, &query.search].into_iter().flatten().any(|text| text.contains('\0')) {
+            return Err(StoreError::invalid("filters and search text may not contain NUL characters"));
+        }
         let user = actor.user;
         let def = object_def(snapshot, object)?;
         module_allowed(snapshot, actor, object, "view", now)?;
