@@ -245,9 +245,7 @@ impl Snapshot {
         for (req_perm, on, record) in &requirements {
             match self.first_match(user, *req_perm, on, *record, &active) {
                 Some(step) => out.path.push(step),
-                None => {
-                    condition_misses.extend(self.condition_misses(user, *req_perm, on, *record, &active))
-                }
+                None => condition_misses.extend(self.condition_misses(user, *req_perm, on, *record, &active)),
             }
         }
         if decision.allowed {
