@@ -394,10 +394,7 @@ impl Snapshot {
         fields: impl IntoIterator<Item = &'f str>,
         now: DateTime<Utc>,
     ) -> Option<&'f str> {
-        let actor = actor.into();
-        fields
-            .into_iter()
-            .find(|f| *f != "id" && self.field_level_for(actor, object, f, now, false) < FieldLevel::Edit)
+        self.first_field_below_edit(actor.into(), object, fields, now, false)
     }
 
     /// Rule 7 for a create: the first given field the actor may not fill, if
@@ -411,10 +408,20 @@ impl Snapshot {
         fields: impl IntoIterator<Item = &'f str>,
         now: DateTime<Utc>,
     ) -> Option<&'f str> {
-        let actor = actor.into();
+        self.first_field_below_edit(actor.into(), object, fields, now, true)
+    }
+
+    fn first_field_below_edit<'f>(
+        &self,
+        actor: Actor<'_>,
+        object: &str,
+        fields: impl IntoIterator<Item = &'f str>,
+        now: DateTime<Utc>,
+        creating: bool,
+    ) -> Option<&'f str> {
         fields
             .into_iter()
-            .find(|f| *f != "id" && self.field_level_for(actor, object, f, now, true) < FieldLevel::Edit)
+            .find(|f| *f != "id" && self.field_level_for(actor, object, f, now, creating) < FieldLevel::Edit)
     }
 
     /// The kind of a user, if it exists.
