@@ -316,3 +316,35 @@ async fn scoped_actors_get_the_intersection_of_user_and_key_role() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn import_creates_all_or_nothing_with_the_checks_of_create() {
+    on_each_backend(|b| async move {
+        let snap = setup(&b).await;
+        let now = Utc::now();
+        let s = &b.store;
+        let batch: Vec<Record> =
+            (0..1200).map(|i| rec(json!({"id": format!("imp{i}"), "company": "acme_corp"}))).collect();
+        let ids = s.import_records(&snap, "eve", "orders", batch, now).await.unwrap();
+        assert_eq!(ids.len(), 1200);
+        let stored = s.get_record(&snap, "olivia", "orders", "imp1199", now).await.unwrap();
+        assert_eq!(stored["company"], "acme_corp");
+        // One record the actor may not create fails the whole import, before anything is written.
+        let mixed = vec![
+            rec(json!({"id": "ok1", "company": "acme_corp"})),
+            rec(json!({"id": "bad1", "company": "globex"})),
+        ];
+        let err = s.import_records(&snap, "eve", "orders", mixed, now).await.unwrap_err();
+        assert!(matches!(err, StoreError::Forbidden { .. }), "{err}");
+        assert!(s.get_record(&snap, "olivia", "orders", "ok1", now).await.is_err());
+        // An existing id is a conflict for the whole import.
+        let again = vec![
+            rec(json!({"id": "new1", "company": "acme_corp"})),
+            rec(json!({"id": "imp0", "company": "acme_corp"})),
+        ];
+        let err = s.import_records(&snap, "eve", "orders", again, now).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+        assert!(s.get_record(&snap, "olivia", "orders", "new1", now).await.is_err());
+    })
+    .await;
+}

@@ -11,7 +11,7 @@
 //! region == user.region`, about 0.33%).
 //!
 //! Records are loaded through the store's public API only
-//! (`Store::create_record` as the account owner, many calls in flight),
+//! (`Store::import_records` as the account owner, in chunks),
 //! capped by time: if the cap is reached first, the run says how many were
 //! loaded and at what rate. Timed, after loading:
 //!
@@ -27,7 +27,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use chrono::Utc;
-use futures::StreamExt as _;
 use permset_bench::timing::{summarize, Stats};
 use permset_core::{load_workspace_file, Record, Request, Snapshot};
 use permset_store::{ListQuery, Store};
@@ -50,9 +49,6 @@ pub(crate) struct Args {
     /// Seconds loading may take per back end (default: what fits the 10-minute budget).
     #[arg(long)]
     load_cap: Option<u64>,
-    /// `create_record` calls in flight while loading.
-    #[arg(long, default_value_t = 16)]
-    concurrency: usize,
     /// Seed of the generator.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -256,6 +252,9 @@ fn drop_schema(url: &str, schema: &str) {
     }
 }
 
+/// Records per `import_records` call while loading.
+const IMPORT_CHUNK: usize = 10_000;
+
 #[allow(clippy::too_many_arguments)]
 async fn bench_backend(
     store: &Store,
@@ -272,37 +271,24 @@ async fn bench_backend(
     let snapshot = store.snapshot(WORKSPACE).await?;
 
     // Loading, through the public API as the account owner.
-    eprintln!(
-        "{backend}: loading up to {wanted} records ({} in flight, at most {cap:?}) ...",
-        args.concurrency
-    );
+    eprintln!("{backend}: loading up to {wanted} records ({IMPORT_CHUNK} per import, at most {cap:?}) ...");
     let mut rng = StdRng::seed_from_u64(args.seed);
-    // Generated as they are sent: a million records held at once would take over a GiB.
-    let tickets = (0..wanted).map(move |n| ticket(&mut rng, n));
     let started = Instant::now();
     let deadline = started + cap;
     let mut loaded = 0usize;
     let mut last_report = Instant::now();
-    {
-        let snapshot = &snapshot;
-        let mut calls = futures::stream::iter(tickets)
-            .map(|fields| async move {
-                if Instant::now() >= deadline {
-                    return Ok(false);
-                }
-                store.create_record(snapshot, OWNER, OBJECT, fields, Utc::now()).await.map(|_| true)
-            })
-            .buffer_unordered(args.concurrency.max(1));
-        while let Some(done) = calls.next().await {
-            if !done? {
-                break;
-            }
-            loaded += 1;
-            if last_report.elapsed() >= Duration::from_secs(30) {
-                last_report = Instant::now();
-                let rate = loaded as f64 / started.elapsed().as_secs_f64();
-                eprintln!("{backend}: {loaded} records, {rate:.0}/s");
-            }
+    // `Store::import_records` in chunks: the same checks as `create_record`
+    // per record, one transaction per chunk. Generated chunk by chunk: a
+    // million records held at once would take over a GiB.
+    while loaded < wanted && Instant::now() < deadline {
+        let chunk: Vec<_> = (loaded..wanted.min(loaded + IMPORT_CHUNK)).map(|n| ticket(&mut rng, n)).collect();
+        let n = chunk.len();
+        store.import_records(&snapshot, OWNER, OBJECT, chunk, Utc::now()).await?;
+        loaded += n;
+        if last_report.elapsed() >= Duration::from_secs(30) {
+            last_report = Instant::now();
+            let rate = loaded as f64 / started.elapsed().as_secs_f64();
+            eprintln!("{backend}: {loaded} records, {rate:.0}/s");
         }
     }
     let elapsed = started.elapsed();
@@ -419,7 +405,7 @@ async fn fetch_then_filter(
 fn print_table(loads: &[LoadReport], rows: &[Row]) {
     for load in loads {
         println!(
-            "{}: {} records loaded through Store::create_record in {:.1} s ({:.0} records/s){}",
+            "{}: {} records loaded through Store::import_records in {:.1} s ({:.0} records/s){}",
             load.backend,
             load.loaded,
             load.elapsed.as_secs_f64(),
