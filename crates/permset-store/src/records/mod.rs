@@ -217,6 +217,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Record, StoreError> {
         let actor: Actor<'_> = actor.into();
+        // An unknown object is invalid input (422), not a missing permission.
+        object_def(snapshot, object)?;
         module_allowed(snapshot, actor, object, "create", now)?;
         let (id, fields, record, lookups) = Self::prepare_create(snapshot, actor, object, fields, now)?;
         let mut tx = self.begin_write().await?;
@@ -247,6 +249,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, StoreError> {
         let actor: Actor<'_> = actor.into();
+        // An unknown object is invalid input (422), not a missing permission.
+        object_def(snapshot, object)?;
         module_allowed(snapshot, actor, object, "create", now)?;
         let mut rows = Vec::with_capacity(records.len());
         let mut lookups = Vec::new();
