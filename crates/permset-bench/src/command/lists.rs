@@ -281,7 +281,8 @@ async fn bench_backend(
     // per record, one transaction per chunk. Generated chunk by chunk: a
     // million records held at once would take over a GiB.
     while loaded < wanted && Instant::now() < deadline {
-        let chunk: Vec<_> = (loaded..wanted.min(loaded + IMPORT_CHUNK)).map(|n| ticket(&mut rng, n)).collect();
+        let chunk: Vec<_> =
+            (loaded..wanted.min(loaded + IMPORT_CHUNK)).map(|n| ticket(&mut rng, n)).collect();
         let n = chunk.len();
         store.import_records(&snapshot, OWNER, OBJECT, chunk, Utc::now()).await?;
         loaded += n;
