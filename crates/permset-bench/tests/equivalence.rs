@@ -41,7 +41,7 @@ fn all_three_engines_agree_on_every_request() {
         let record = r.record.map(|i| &w.records[i]);
         let before = r.before.map(|i| &w.records[i]);
         let request = Request { user: &r.user, permission: &r.permission, record, before, now: w.now };
-        let p = snapshot.check(&request).allowed;
+        let p = snapshot.check(&request).is_allowed();
         let cedar_request = cedar.prepare(&w, &peer, r).unwrap();
         cedar.validate_request(&cedar_request).unwrap();
         let c = cedar.check(&cedar_request);
@@ -97,7 +97,7 @@ fn workload_exercises_every_rule() {
     assert!(gated > 5 && counted > 5, "gated {gated}, counted {counted}");
     // Rule 5: module-level questions answered by limited grants; rule 6: updates with a before state.
     let limited = w.requests.iter().filter(|r| {
-        r.record.is_none() && snapshot.check(&Request::new(&r.user, &r.permission, w.now)).limited
+        r.record.is_none() && snapshot.check(&Request::new(&r.user, &r.permission, w.now)).is_limited()
     });
     assert!(limited.count() > 20);
     assert!(w.requests.iter().filter(|r| r.before.is_some()).count() > 20);

@@ -92,7 +92,7 @@ impl Snapshot {
     pub fn check_scoped(&self, request: &Request<'_>, scope_role: Option<&str>) -> Decision {
         let decision = self.check(request);
         let Some(scope) = scope_role else { return decision };
-        if !decision.allowed {
+        if !decision.is_allowed() {
             return decision;
         }
         let (Some(user), Some(&role), Some(&perm)) =
@@ -102,6 +102,6 @@ impl Snapshot {
         };
         let Some(set) = self.single_sets.get(role as usize) else { return Decision::DENY };
         let scoped = self.decide(user.index, set, perm, request.record, request.before);
-        Decision { allowed: scoped.allowed, limited: decision.limited || scoped.limited }
+        decision.and(scoped)
     }
 }

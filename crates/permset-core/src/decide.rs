@@ -14,18 +14,60 @@ use crate::role_set::RoleSet;
 use crate::snapshot::{CompiledAccess, CompiledLimit, CompiledUser, ObjectInfo, PermId, RoleIdx, Snapshot};
 use crate::Record;
 
-/// The answer to a check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Decision {
-    /// Allowed or denied.
-    pub allowed: bool,
-    /// Allowed only for some records: a module-level question answered by a limited grant (rule 5).
-    pub limited: bool,
+/// The answer to a check. Three states, so that "denied but limited" cannot be said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Denied (the default).
+    Deny,
+    /// Allowed.
+    Allow,
+    /// Allowed for some records only: a module-level question answered by a
+    /// limited grant (rule 5).
+    AllowLimited,
 }
 
 impl Decision {
-    pub(crate) const DENY: Decision = Decision { allowed: false, limited: false };
-    pub(crate) const ALLOW: Decision = Decision { allowed: true, limited: false };
+    pub(crate) const DENY: Decision = Decision::Deny;
+    pub(crate) const ALLOW: Decision = Decision::Allow;
+
+    /// An allow (limited or not) or a deny.
+    pub fn from_allowed(allowed: bool) -> Self {
+        if allowed {
+            Decision::Allow
+        } else {
+            Decision::Deny
+        }
+    }
+
+    /// Whether the request is allowed (for all records, or for some).
+    pub fn is_allowed(self) -> bool {
+        !matches!(self, Decision::Deny)
+    }
+
+    /// Whether the allow covers some records only.
+    pub fn is_limited(self) -> bool {
+        matches!(self, Decision::AllowLimited)
+    }
+
+    /// Both must allow: a deny wins, and limited if either is.
+    pub fn and(self, other: Decision) -> Decision {
+        match (self, other) {
+            (Decision::Deny, _) | (_, Decision::Deny) => Decision::Deny,
+            (Decision::AllowLimited, _) | (_, Decision::AllowLimited) => Decision::AllowLimited,
+            _ => Decision::Allow,
+        }
+    }
+}
+
+/// The wire shape every caller has read since the first release: `{ "allowed", "limited" }`.
+impl Serialize for Decision {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("Decision", 2)?;
+        out.serialize_field("allowed", &self.is_allowed())?;
+        out.serialize_field("limited", &self.is_limited())?;
+        out.end()
+    }
 }
 
 /// One question: may `user` do `permission`, on `record` if given, at `now`?
@@ -89,7 +131,7 @@ fn module_level(set: &RoleSet, perm: PermId) -> Decision {
     if set.grants.all(perm) {
         Decision::ALLOW
     } else if set.grants.any(perm) {
-        Decision { allowed: true, limited: true }
+        Decision::AllowLimited
     } else {
         Decision::DENY
     }
@@ -121,12 +163,8 @@ impl Snapshot {
         let Some(record) = record.filter(|_| info.is_object) else {
             let decision = module_level(set, perm);
             return match info.needs_view {
-                Some(view) if decision.allowed => {
-                    let v = module_level(set, view);
-                    // A deny is never "limited": that flag qualifies allows only.
-                    Decision { allowed: v.allowed, limited: v.allowed && (decision.limited || v.limited) }
-                }
-                _ => decision,
+                Some(view) => decision.and(module_level(set, view)),
+                None => decision,
             };
         };
         let Some(user) = self.users.get(user as usize) else { return Decision::DENY };
@@ -141,7 +179,7 @@ impl Snapshot {
                 allowed = self.record_level(set, view, user, existing);
             }
         }
-        Decision { allowed, limited: false }
+        Decision::from_allowed(allowed)
     }
 
     /// Whether any role of the set matches the record for `perm`; the roles'
@@ -244,7 +282,7 @@ impl Snapshot {
         let mut out: Vec<(String, FieldLevel)> =
             def.def.fields.keys().map(|f| (f.clone(), self.field_level(actor, object, f, now))).collect();
         let view = format!("{object}_view");
-        let id_level = if self.check_scoped(&Request::new(actor.user, &view, now), actor.scope).allowed {
+        let id_level = if self.check_scoped(&Request::new(actor.user, &view, now), actor.scope).is_allowed() {
             FieldLevel::Read
         } else {
             FieldLevel::None
@@ -360,7 +398,8 @@ impl Snapshot {
                 let Some(id) = id.as_str() else { return false };
                 target(target_object, id).is_some_and(|t| {
                     let permission = format!("{target_object}_view");
-                    self.check_scoped(&Request::new(actor.user, &permission, now).on(t), actor.scope).allowed
+                    self.check_scoped(&Request::new(actor.user, &permission, now).on(t), actor.scope)
+                        .is_allowed()
                 })
             };
             let blank = |target_object: &str, id: &serde_json::Value| {

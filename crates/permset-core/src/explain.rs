@@ -184,8 +184,8 @@ pub struct Explanation {
 
 impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verdict = if self.decision.allowed { "allow" } else { "deny" };
-        let limited = if self.decision.limited { " (limited: only some records)" } else { "" };
+        let verdict = if self.decision.is_allowed() { "allow" } else { "deny" };
+        let limited = if self.decision.is_limited() { " (limited: only some records)" } else { "" };
         writeln!(
             f,
             "{verdict}{limited}: `{}` for `{}` at revision {}",
@@ -248,7 +248,7 @@ impl Snapshot {
                 None => condition_misses.extend(self.condition_misses(user, *req_perm, on, *record, &active)),
             }
         }
-        if decision.allowed {
+        if decision.is_allowed() {
             return out;
         }
         out.path.clear();

@@ -13,8 +13,8 @@
 //! ).unwrap();
 //! let snapshot = Snapshot::compile(&model).unwrap();
 //! let now = chrono::Utc::now();
-//! assert!(snapshot.check(&Request::new("bob", "conversations_reply", now)).allowed);
-//! assert!(!snapshot.check(&Request::new("bob", "billing_view", now)).allowed);
+//! assert!(snapshot.check(&Request::new("bob", "conversations_reply", now)).is_allowed());
+//! assert!(!snapshot.check(&Request::new("bob", "billing_view", now)).is_allowed());
 //! ```
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]

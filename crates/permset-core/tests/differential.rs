@@ -574,7 +574,7 @@ proptest! {
             let request = Request { user, permission: &perm, record: rec.as_ref(), before: bef.as_ref(), now };
             let engine = snapshot.check(&request);
             let (allowed, _) = reference.check(user, &perm, rec.as_ref(), bef.as_ref(), now);
-            prop_assert_eq!(engine.allowed, allowed, "{} {} record={:?} before={:?} now={}\n{}", user, perm, rec, bef, now,
+            prop_assert_eq!(engine.is_allowed(), allowed, "{} {} record={:?} before={:?} now={}\n{}", user, perm, rec, bef, now,
                 permset_core::to_workspace_file(&model));
         }
     }
@@ -592,7 +592,7 @@ proptest! {
             let request = Request { user, permission: &perm, record: rec.as_ref(), before: bef.as_ref(), now };
             let engine = snapshot.check(&request);
             let expected = reference.check(user, &perm, rec.as_ref(), bef.as_ref(), now);
-            prop_assert_eq!((engine.allowed, engine.limited), expected, "{} {} record={:?} now={}\n{}", user, perm, rec, now,
+            prop_assert_eq!((engine.is_allowed(), engine.is_limited()), expected, "{} {} record={:?} now={}\n{}", user, perm, rec, now,
                 permset_core::to_workspace_file(&model));
         }
     }

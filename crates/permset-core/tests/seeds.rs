@@ -199,10 +199,11 @@ fn run_file(path: &Path) -> Vec<String> {
                 };
                 for (which, snapshot) in [("fast path", fast), ("slow path", slow)] {
                     let d = snapshot.check(&request);
-                    if (d.allowed, d.limited) != wanted {
+                    if (d.is_allowed(), d.is_limited()) != wanted {
                         failures.push(format!(
                             "{at}: engine ({which}) says allowed={} limited={}, expected {expect}",
-                            d.allowed, d.limited
+                            d.is_allowed(),
+                            d.is_limited()
                         ));
                         break;
                     }

@@ -129,7 +129,7 @@ impl Caller {
         }
         let actor = self.known_actor(snapshot)?;
         let request = Request::new(actor.user, permission, Utc::now());
-        if snapshot.check_scoped(&request, actor.scope).allowed {
+        if snapshot.check_scoped(&request, actor.scope).is_allowed() {
             Ok(())
         } else {
             Err(ApiError::forbidden(format!("`{}` lacks `{permission}`", actor.user)))

@@ -52,7 +52,7 @@ struct PermsetRequest<'w> {
 
 fn permset_check(snapshot: &Snapshot, r: &PermsetRequest<'_>, now: DateTime<Utc>) -> bool {
     let request = Request { user: r.user, permission: r.permission, record: r.record, before: r.before, now };
-    snapshot.check(&request).allowed
+    snapshot.check(&request).is_allowed()
 }
 
 struct Row {

@@ -387,7 +387,7 @@ async fn fetch_then_filter(
         for record in &page.records {
             fetched += 1;
             let request = Request::new(user, "tickets_view", now).on(record);
-            if snapshot.check(&request).allowed {
+            if snapshot.check(&request).is_allowed() {
                 if let Some(id) = record.get("id").and_then(Value::as_str) {
                     passed.push(id.to_owned());
                 }

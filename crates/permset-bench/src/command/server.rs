@@ -336,7 +336,7 @@ async fn verify(target: &Target, bodies: &Bodies, w: &Workload, snapshot: &Snaps
                 before: r.before.and_then(|i| w.records.get(i)),
                 now,
             };
-            if result["allowed"].as_bool() != Some(snapshot.check(&request).allowed) {
+            if result["allowed"].as_bool() != Some(snapshot.check(&request).is_allowed()) {
                 mismatches += 1;
             }
         }

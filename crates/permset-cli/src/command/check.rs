@@ -46,8 +46,8 @@ pub(crate) fn run(args: &RequestArgs) -> Result<ExitCode> {
         now,
     };
     let decision = workspace.snapshot.check(&request);
-    println!("{}", if decision.allowed { "allow" } else { "deny" });
-    if decision.limited {
+    println!("{}", if decision.is_allowed() { "allow" } else { "deny" });
+    if decision.is_limited() {
         println!("limited: only some records");
     }
     // Unknown names are denies, not errors; say so on stderr so a typo is not silent.

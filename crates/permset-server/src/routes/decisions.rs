@@ -112,7 +112,7 @@ fn request<'r>(actor: Actor<'r>, req: &'r CheckRequest) -> Request<'r> {
 
 fn decide(snapshot: &Snapshot, actor: Actor<'_>, req: &CheckRequest) -> BatchItem {
     let decision = snapshot.check_scoped(&request(actor, req), actor.scope);
-    BatchItem { allowed: decision.allowed, limited: decision.limited }
+    BatchItem { allowed: decision.is_allowed(), limited: decision.is_limited() }
 }
 
 /// May this user do this?

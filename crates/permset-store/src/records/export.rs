@@ -92,7 +92,7 @@ impl State {
                 .into_iter()
                 .filter(|r| {
                     let request = Request::new(&self.user, &permission, self.now).on(r);
-                    self.snapshot.check_scoped(&request, self.scope.as_deref()).allowed
+                    self.snapshot.check_scoped(&request, self.scope.as_deref()).is_allowed()
                 })
                 .collect();
             let redacted = self

@@ -98,7 +98,7 @@ fn allowed(
     now: DateTime<Utc>,
 ) -> bool {
     let request = Request { user: actor.user, permission, record: Some(record), before, now };
-    snapshot.check_scoped(&request, actor.scope).allowed
+    snapshot.check_scoped(&request, actor.scope).is_allowed()
 }
 
 fn module_allowed(
@@ -109,7 +109,7 @@ fn module_allowed(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let (user, permission) = (actor.user, format!("{object}_{action}"));
-    if snapshot.check_scoped(&Request::new(user, &permission, now), actor.scope).allowed {
+    if snapshot.check_scoped(&Request::new(user, &permission, now), actor.scope).is_allowed() {
         Ok(())
     } else {
         Err(StoreError::forbidden(format!("`{user}` lacks permission `{permission}`")))
