@@ -19,27 +19,33 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
-mod admin;
+mod authorize;
 mod catalogue;
+mod change;
 pub mod condition;
 mod decide;
 mod diff;
+mod escalation;
 mod explain;
 mod file;
 mod lint;
 mod model;
 mod permissions;
 mod role_set;
+mod scoped;
 mod snapshot;
 mod suggest;
 mod validate;
 
+pub use authorize::{AdminError, Principal};
 pub use catalogue::{
     all_permissions, is_standard_object, merged_schema, system_role_names, system_roles, BUILTIN_MODULES,
     PREREQUISITES, STANDARD_ACTIONS, STANDARD_OBJECTS,
 };
+pub use change::{Holder, ModelChange};
 pub use decide::{Actor, Decision, Request};
 pub use diff::{diff, Change};
+pub use escalation::{Beyond, Excess};
 pub use explain::{Assigned, Explanation, NearMiss, Step};
 pub use file::{load_workspace_file, to_workspace_file, FileError, SourceMap};
 pub use lint::{lint, Finding};

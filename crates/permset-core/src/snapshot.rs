@@ -601,6 +601,17 @@ impl Snapshot {
         if protected {
             return FieldLevel::None;
         }
+        self.implied_field_level_for(role, object, creating)
+    }
+
+    /// The level a role gives an unprotected field of `object` it names no
+    /// permission for: `edit` where it may update the object, `read` where
+    /// it may view it (rule 7).
+    pub(crate) fn implied_field_level(&self, role: &CompiledRole, object: &str) -> FieldLevel {
+        self.implied_field_level_for(role, object, false)
+    }
+
+    fn implied_field_level_for(&self, role: &CompiledRole, object: &str, creating: bool) -> FieldLevel {
         let holds = |action: &str| {
             self.perm_ids
                 .get(&format!("{object}_{action}"))

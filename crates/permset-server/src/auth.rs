@@ -5,14 +5,17 @@
 //! workspace named by `x-permset-user`; without that header it acts as the
 //! workspace's service principal, which may administer the workspace
 //! (apply, export, keys, audit) but never reads records. A key limited to a
-//! role acts with the intersection of that role and the user (DESIGN.md §4).
+//! role acts with the intersection of that role and the user (DESIGN.md §4),
+//! and never as the service principal: without a user it may do nothing.
+//! A user header that is present but empty or unreadable is a 400, never
+//! silently "no user".
 //! A missing or invalid key is 401; another workspace's path is 404, so a key
 //! never learns that another workspace exists.
 
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
 use chrono::Utc;
-use permset_core::{Actor, Request, Snapshot};
+use permset_core::{Actor, Principal, Request, Snapshot};
 use permset_store::KeyInfo;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -66,7 +69,15 @@ impl FromRequestParts<AppState> for Caller {
         if workspace != key.workspace {
             return Err(ApiError::not_found(format!("workspace `{workspace}` not found")));
         }
-        let user = match (&key.user, header(parts, "x-permset-user")) {
+        let asked = match parts.headers.get("x-permset-user") {
+            None => None,
+            Some(value) => {
+                Some(value.to_str().ok().map(str::trim).filter(|v| !v.is_empty()).ok_or_else(|| {
+                    ApiError::bad_request("`x-permset-user` must name a user (non-empty text)")
+                })?)
+            }
+        };
+        let user = match (&key.user, asked) {
             (Some(own), Some(asked)) if own != asked => {
                 return Err(ApiError::forbidden(format!(
                     "this key acts only as `{own}`; `x-permset-user: {asked}` needs a service key"
@@ -92,12 +103,25 @@ impl FromRequestParts<AppState> for Caller {
 impl Caller {
     /// The acting user with the key's scope; 400 when a service key names no user.
     pub(crate) fn actor(&self) -> Result<Actor<'_>, ApiError> {
-        let user = self.user.as_deref().ok_or_else(|| {
-            ApiError::bad_request(
+        let user = self.user.as_deref().ok_or_else(|| match &self.key.role {
+            Some(role) => ApiError::bad_request(format!(
+                "this key is limited to role `{role}` and acts only for a user: send `x-permset-user: <user>`"
+            )),
+            None => ApiError::bad_request(
                 "this route acts as a user: send `x-permset-user: <user>` with a service key",
-            )
+            ),
         })?;
         Ok(Actor { user, scope: self.key.role.as_deref() })
+    }
+
+    /// Who a model change is decided for: the service principal, or the
+    /// acting user with its key's scope (a scoped key needs a user).
+    pub(crate) fn principal(&self) -> Result<Principal<'_>, ApiError> {
+        if self.is_service() {
+            Ok(Principal::Service)
+        } else {
+            Ok(Principal::User(self.actor()?))
+        }
     }
 
     /// The acting user, checked to exist in the snapshot (404 otherwise).
@@ -117,9 +141,9 @@ impl Caller {
         }
     }
 
-    /// The service principal: a service key with no acting user.
+    /// The service principal: an unscoped service key with no acting user.
     pub(crate) fn is_service(&self) -> bool {
-        self.key.user.is_none() && self.user.is_none()
+        self.key.user.is_none() && self.key.role.is_none() && self.user.is_none()
     }
 
     /// Allows the service principal, or an acting user holding `permission` (module level).

@@ -111,6 +111,24 @@ impl From<permset_core::CompileError> for ApiError {
     }
 }
 
+impl From<permset_core::AdminError> for ApiError {
+    fn from(error: permset_core::AdminError) -> Self {
+        use permset_core::AdminError as E;
+        let details = serde_json::to_value(&error).unwrap_or(Value::Null);
+        let message = error.to_string();
+        let answer = match error {
+            E::UnknownActor { .. } | E::NotFound { .. } => ApiError::not_found(message),
+            E::MissingPermission { .. }
+            | E::OwnersOnly { .. }
+            | E::SystemRole { .. }
+            | E::Escalation { .. } => ApiError::forbidden(message),
+            E::LastOwner { .. } | E::Exists { .. } | E::StillAssigned { .. } => ApiError::conflict(message),
+            E::Invalid { .. } => ApiError::invalid(message),
+        };
+        answer.with_details(details)
+    }
+}
+
 impl From<permset_store::StoreError> for ApiError {
     fn from(error: permset_store::StoreError) -> Self {
         use permset_store::StoreError as E;
@@ -119,6 +137,7 @@ impl From<permset_store::StoreError> for ApiError {
             E::Forbidden { .. } => ApiError::forbidden(error.to_string()),
             E::Invalid { .. } => ApiError::invalid(error.to_string()),
             E::Model(compile) => compile.into(),
+            E::Admin(admin) => admin.into(),
             E::Stale { .. } | E::Conflict { .. } => ApiError::conflict(error.to_string()),
             E::Corrupt { .. } | E::Database(_) => {
                 let chain = match std::error::Error::source(&error) {

@@ -10,6 +10,7 @@
 //! permset-store.
 
 mod auth;
+mod change;
 mod error;
 mod extract;
 mod metrics;
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/users/{user}/permissions", get(decisions::permissions))
         .route("/teams", get(model::list_teams))
         .route("/teams/{team}", put(model::put_team).delete(model::delete_team))
+        .route("/teams/{team}/members/{user}", put(model::add_member).delete(model::remove_member))
         .route("/roles", get(model::list_roles))
         .route("/roles/{role}", get(model::get_role).put(model::put_role).delete(model::delete_role))
         .route("/roles/{role}/clone", post(model::clone_role))

@@ -66,7 +66,7 @@ impl Registry {
     }
 
     /// Swaps a snapshot in if it is newer than the installed one; returns the one in force.
-    fn install(&self, workspace: &str, snapshot: Arc<Snapshot>) -> Arc<Snapshot> {
+    pub(crate) fn install(&self, workspace: &str, snapshot: Arc<Snapshot>) -> Arc<Snapshot> {
         let slot = self.slot(workspace, &snapshot);
         let previous = slot.rcu(|current| {
             if current.revision() < snapshot.revision() {

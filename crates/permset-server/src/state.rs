@@ -74,6 +74,11 @@ impl AppState {
         Ok(self.inner.registry.refresh(&self.inner.store, workspace).await?)
     }
 
+    /// Swaps in the snapshot a committed change returned (no second compile).
+    pub(crate) fn install(&self, workspace: &str, snapshot: Snapshot) -> Arc<Snapshot> {
+        self.inner.registry.install(workspace, Arc::new(snapshot))
+    }
+
     /// One round of the replica catch-up poll.
     pub async fn poll_revisions(&self) {
         self.inner.registry.poll(&self.inner.store).await;

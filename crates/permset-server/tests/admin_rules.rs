@@ -298,7 +298,7 @@ async fn a_key_never_reaches_another_workspace() {
     on_each_backend(|s| async move {
         // A second workspace with its own owner and key, in the same store.
         s.store.create_workspace("globex", "test").await.unwrap();
-        let spec = permset_store::KeySpec { user: None, role: None, label: "b".into() };
+        let spec = permset_store::KeySpec { user: None, role: None, label: "b".into(), expires_at: None };
         let (_, key_b) = s.store.create_key("globex", "test", spec).await.unwrap();
         let file_b = common::FIXTURE.replace("workspace: acme", "workspace: globex");
         let b = s.key(Some(&key_b));

@@ -122,6 +122,10 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
          allowed BIGINT NOT NULL, revision BIGINT NOT NULL)",
         "CREATE INDEX decisions_by_workspace ON decisions (workspace, id)",
     ],
+), (
+    3,
+    // Keys may expire. (Version 2 is the keyed audit chain's.)
+    &["ALTER TABLE api_keys ADD COLUMN expires_at TEXT"],
 )];
 
 /// Now, as stored: RFC 3339 UTC with microseconds.

@@ -2,7 +2,7 @@
 //! lowercase line, user input in backticks; database failures show a
 //! generic message (the cause stays reachable through `source()` for logs).
 
-use permset_core::CompileError;
+use permset_core::{AdminError, CompileError};
 
 /// What went wrong in a store operation.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,9 @@ pub enum StoreError {
         /// What is wrong, with the nearest valid name where one exists.
         message: String,
     },
+    /// An administration rule refused the change; nothing was written.
+    #[error("{0}")]
+    Admin(#[from] AdminError),
     /// The model would not compile; nothing was written.
     #[error("the model is invalid: {0}")]
     Model(#[from] CompileError),

@@ -1,14 +1,22 @@
 //! API keys for the server: a service key acts for any user of its
-//! workspace, a user key as its user; either may be scoped to a role. Only
-//! the sha256 of a secret is stored, so a database leak gives no usable key.
-//! Creating and revoking keys are audited.
+//! workspace, a user key as its user; either may be scoped to a role and may
+//! expire. Only the sha256 of a secret is stored, so a database leak gives
+//! no usable key.
+//!
+//! Keys are access too: creating and revoking them are model changes
+//! (`ModelChange::CreateKey`/`RevokeKey`, authorised, audited, revision
+//! bumped, see `change.rs`). A key is bound to the identity of its user and
+//! role, not to their names: when a change removes either, the keys are
+//! revoked in the same transaction, so re-creating the name revives nothing.
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::audit::{self, Append};
+use permset_core::{Model, ModelChange};
+use sqlx::{Any, Transaction};
+
 use crate::db::{parse_time, time_text};
 use crate::{Store, StoreError};
 
@@ -21,6 +29,8 @@ pub struct KeySpec {
     pub role: Option<String>,
     /// A label for people.
     pub label: String,
+    /// When the key stops working.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A stored key (never its secret).
@@ -38,6 +48,8 @@ pub struct KeyInfo {
     pub label: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When it stops working.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 fn hash(secret: &str) -> String {
@@ -50,45 +62,49 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-type Row = (String, String, Option<String>, Option<String>, String, String);
+type Row = (String, String, Option<String>, Option<String>, String, String, Option<String>);
 
-fn info((id, workspace, user, role, label, created_at): Row) -> Result<KeyInfo, StoreError> {
-    Ok(KeyInfo { id, workspace, user, role, label, created_at: parse_time(&created_at)? })
+const COLUMNS: &str = "id, workspace, user_key, role, label, created_at, expires_at";
+
+fn info((id, workspace, user, role, label, created_at, expires_at): Row) -> Result<KeyInfo, StoreError> {
+    let expires_at = expires_at.as_deref().map(parse_time).transpose()?;
+    Ok(KeyInfo { id, workspace, user, role, label, created_at: parse_time(&created_at)?, expires_at })
 }
 
 impl Store {
-    /// Creates a key; returns it and its secret (`psk_` + 64 hex), shown once.
-    /// The user and role must exist in the workspace's model.
+    /// Creates a key as the operator; returns it and its secret (`psk_` +
+    /// 64 hex), shown once. The user and role must exist in the workspace.
     pub async fn create_key(
         &self,
         workspace: &str,
         actor: &str,
         spec: KeySpec,
     ) -> Result<(KeyInfo, String), StoreError> {
-        let (model, _) = self.load(workspace).await?;
-        if let Some(user) = &spec.user {
-            if !model.users.contains_key(user) {
-                let hint = permset_core::did_you_mean(user, model.users.keys().map(String::as_str));
-                return Err(StoreError::invalid(format!("unknown user `{user}`{hint}")));
-            }
-        }
-        if let Some(role) = &spec.role {
-            let known =
-                model.roles.contains_key(role) || permset_core::system_role_names().contains(&role.as_str());
-            if !known {
-                let names = model
-                    .roles
-                    .keys()
-                    .map(String::as_str)
-                    .chain(permset_core::system_role_names().iter().copied());
-                return Err(StoreError::invalid(format!(
-                    "unknown role `{role}`{}",
-                    permset_core::did_you_mean(role, names)
-                )));
-            }
-        }
+        let change = ModelChange::CreateKey {
+            user: spec.user,
+            role: spec.role,
+            expires_at: spec.expires_at,
+            label: spec.label,
+        };
+        let committed = self.change_as_operator(workspace, actor, "", &change).await?;
+        committed.key.ok_or_else(|| StoreError::corrupt("a committed key change returned no key"))
+    }
+
+    /// Revokes a key as the operator; `NotFound` if the workspace has no such live key.
+    pub async fn revoke_key(&self, workspace: &str, actor: &str, id: &str) -> Result<(), StoreError> {
+        let change = ModelChange::RevokeKey { id: id.to_owned() };
+        self.change_as_operator(workspace, actor, "", &change).await.map(|_| ())
+    }
+
+    /// Inside a key change: writes a new key.
+    pub(crate) async fn insert_key(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        workspace: &str,
+        spec: KeySpec,
+        now: DateTime<Utc>,
+    ) -> Result<(KeyInfo, String), StoreError> {
         let secret = format!("psk_{}", random_hex(32));
-        let now = Utc::now();
         let key = KeyInfo {
             id: format!("key_{}", random_hex(8)),
             workspace: workspace.to_owned(),
@@ -96,87 +112,90 @@ impl Store {
             role: spec.role,
             label: spec.label,
             created_at: parse_time(&time_text(now))?,
+            expires_at: spec.expires_at.map(|t| parse_time(&time_text(t))).transpose()?,
         };
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO api_keys (id, workspace, secret_hash, user_key, role, label, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
+        sqlx::query(&format!(
+            "INSERT INTO api_keys ({COLUMNS}, secret_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ))
         .bind(&key.id)
         .bind(workspace)
-        .bind(hash(&secret))
         .bind(key.user.clone())
         .bind(key.role.clone())
         .bind(&key.label)
         .bind(time_text(now))
-        .execute(&mut *tx)
+        .bind(key.expires_at.map(time_text))
+        .bind(hash(&secret))
+        .execute(&mut **tx)
         .await?;
-        let after = serde_json::to_value(&key).map_err(StoreError::corrupt)?;
-        let entry = Append {
-            workspace,
-            actor,
-            action: "create_key",
-            reason: "",
-            before: &serde_json::Value::Null,
-            after: &after,
-            at: now,
-        };
-        audit::append(&mut tx, entry).await?;
-        tx.commit().await?;
         Ok((key, secret))
     }
 
-    /// The key a secret belongs to, unless unknown or revoked.
-    pub async fn authenticate(&self, secret: &str) -> Result<Option<KeyInfo>, StoreError> {
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT id, workspace, user_key, role, label, created_at FROM api_keys \
-             WHERE secret_hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(hash(secret))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(info).transpose()
-    }
-
-    /// The workspace's keys that are not revoked, by id.
-    pub async fn list_keys(&self, workspace: &str) -> Result<Vec<KeyInfo>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, workspace, user_key, role, label, created_at FROM api_keys \
-             WHERE workspace = $1 AND revoked_at IS NULL ORDER BY id",
-        )
-        .bind(workspace)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(info).collect()
-    }
-
-    /// Revokes a key; `NotFound` if the workspace has no such live key.
-    pub async fn revoke_key(&self, workspace: &str, actor: &str, id: &str) -> Result<(), StoreError> {
-        let now = Utc::now();
-        let mut tx = self.begin_write().await?;
+    /// Inside a key change: revokes a live key of the workspace.
+    pub(crate) async fn revoke_key_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        workspace: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let done = sqlx::query(
             "UPDATE api_keys SET revoked_at = $1 WHERE workspace = $2 AND id = $3 AND revoked_at IS NULL",
         )
         .bind(time_text(now))
         .bind(workspace)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found(format!("key `{id}`")));
         }
-        let before = serde_json::json!({ "id": id });
-        let entry = Append {
-            workspace,
-            actor,
-            action: "revoke_key",
-            reason: "",
-            before: &before,
-            after: &serde_json::Value::Null,
-            at: now,
-        };
-        audit::append(&mut tx, entry).await?;
-        tx.commit().await?;
         Ok(())
+    }
+
+    /// Inside a model change: revokes the keys of users and custom roles
+    /// that `old` had and `new` has not (system roles are never removed).
+    pub(crate) async fn revoke_orphan_keys(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        old: &Model,
+        new: &Model,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let users = old.users.keys().filter(|k| !new.users.contains_key(*k)).map(|k| ("user_key", k));
+        let roles = old.roles.keys().filter(|k| !new.roles.contains_key(*k)).map(|k| ("role", k));
+        for (column, name) in users.chain(roles) {
+            sqlx::query(&format!(
+                "UPDATE api_keys SET revoked_at = $1 WHERE workspace = $2 AND {column} = $3 AND revoked_at IS NULL"
+            ))
+            .bind(time_text(now))
+            .bind(&old.workspace)
+            .bind(name)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The key a secret belongs to, unless unknown, revoked or expired.
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<KeyInfo>, StoreError> {
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL"
+        ))
+        .bind(hash(secret))
+        .fetch_optional(&self.pool)
+        .await?;
+        let key = row.map(info).transpose()?;
+        Ok(key.filter(|k| k.expires_at.is_none_or(|at| Utc::now() < at)))
+    }
+
+    /// The workspace's keys that are not revoked, by id.
+    pub async fn list_keys(&self, workspace: &str) -> Result<Vec<KeyInfo>, StoreError> {
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE workspace = $1 AND revoked_at IS NULL ORDER BY id"
+        ))
+        .bind(workspace)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(info).collect()
     }
 }

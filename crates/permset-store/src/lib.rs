@@ -30,6 +30,7 @@
 //! ```
 
 mod audit;
+mod change;
 mod db;
 mod decisions;
 mod error;
@@ -38,6 +39,7 @@ mod records;
 mod workspaces;
 
 pub use audit::{AuditEntry, VerifyReport};
+pub use change::{preview, Author, Committed};
 pub use db::{Dialect, Store};
 pub use decisions::DecisionLogEntry;
 pub use error::StoreError;

@@ -1,18 +1,19 @@
-//! Workspaces and their model: create, load, change in one transaction
-//! (validate, bump the revision, append audit), and `apply` a whole
-//! workspace file with a plan of what changes.
+//! Workspaces and their model: create, load, compile, and `apply` a whole
+//! workspace file with a plan of what changes (through the one write path
+//! of `change.rs`).
 //!
 //! The model is stored as JSON in the workspace row; the revision is the
 //! row's counter. Record writes lock the same row (shared) and compare the
 //! revision with their snapshot's, so no decision is taken on a stale model.
 
 use chrono::Utc;
-use permset_core::{diff, Change, Model, Snapshot};
+use permset_core::{Change, Model, ModelChange, Snapshot};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::{Any, Executor, Transaction};
 
 use crate::audit::{self, Append};
+use crate::change::{preview, Author};
 use crate::db::time_text;
 use crate::records::sql::{quote, valid_field_name, Translator};
 use crate::records::validate::valid_id;
@@ -43,7 +44,7 @@ pub struct Plan {
 /// Store-level rules beyond the engine's: names that become SQL (object and
 /// field names) are plain identifiers, and no text holds a NUL character
 /// (PostgreSQL's JSONB cannot store one).
-fn check_names(model: &Model) -> Result<(), StoreError> {
+pub(crate) fn check_names(model: &Model) -> Result<(), StoreError> {
     if has_nul(&to_json(model)?) {
         return Err(StoreError::invalid("the model may not contain NUL characters"));
     }
@@ -64,25 +65,6 @@ fn check_names(model: &Model) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// DESIGN.md §3: the last account owner cannot be removed or demoted, by
-/// any path (API edits, `apply`, the CLI): a model that had an account owner
-/// must keep one.
-fn keeps_an_owner(old: &Model, new: &Model) -> Result<(), StoreError> {
-    let had = old.users.values().any(|u| u.account_owner);
-    let has = new.users.values().any(|u| u.account_owner);
-    if had && !has {
-        let last: Vec<String> =
-            old.users.iter().filter(|(_, u)| u.account_owner).map(|(k, _)| format!("`{k}`")).collect();
-        return Err(StoreError::Conflict {
-            message: format!(
-                "the change would leave no account owner ({} removed or demoted); make another user account owner first",
-                last.join(", ")
-            ),
-        });
-    }
-    Ok(())
-}
-
 fn has_nul(value: &serde_json::Value) -> bool {
     match value {
         serde_json::Value::String(text) => text.contains('\0'),
@@ -92,7 +74,7 @@ fn has_nul(value: &serde_json::Value) -> bool {
     }
 }
 
-fn to_json(model: &Model) -> Result<serde_json::Value, StoreError> {
+pub(crate) fn to_json(model: &Model) -> Result<serde_json::Value, StoreError> {
     serde_json::to_value(model).map_err(StoreError::corrupt)
 }
 
@@ -174,31 +156,9 @@ impl Store {
         Ok(Snapshot::compile_owned(model, Utc::now(), revision)?)
     }
 
-    /// Runs `change` on the current model inside one transaction; if the
-    /// result compiles, stores it, bumps the revision and appends an audit
-    /// entry. Returns the new revision. On any error nothing is written.
-    pub async fn change_model<F>(
-        &self,
-        workspace: &str,
-        actor: &str,
-        reason: &str,
-        change: F,
-    ) -> Result<u64, StoreError>
-    where
-        F: FnOnce(&mut Model) -> Result<(), StoreError>,
-    {
-        let mut tx = self.begin_write().await?;
-        let (old, revision) = self.locked_model(&mut tx, workspace).await?;
-        let mut new = old.clone();
-        change(&mut new)?;
-        let (revision, snapshot) =
-            self.commit_model(tx, workspace, actor, "change_model", reason, &old, &new, revision).await?;
-        self.ensure_indexes(&snapshot).await;
-        Ok(revision)
-    }
-
     /// Replaces a workspace's model with `model` (a loaded workspace file) as
-    /// one validated change, or with `dry_run` only reports the plan.
+    /// the operator, or with `dry_run` only reports the plan. A file that
+    /// changes nothing writes nothing.
     pub async fn apply(
         &self,
         workspace: &str,
@@ -207,84 +167,13 @@ impl Store {
         reason: &str,
         dry_run: bool,
     ) -> Result<Plan, StoreError> {
-        if model.workspace != workspace {
-            return Err(StoreError::invalid(format!(
-                "the file is for workspace `{}`, not `{workspace}`",
-                model.workspace
-            )));
+        let change = ModelChange::Replace { model: Box::new(model.clone()) };
+        let base = self.snapshot(workspace).await?;
+        let changes = permset_core::diff(base.model(), model);
+        if dry_run || changes.is_empty() {
+            return preview(&base, &Author::operator(actor, reason), &change);
         }
-        let mut tx = self.begin_write().await?;
-        let (old, revision) = self.locked_model(&mut tx, workspace).await?;
-        let changes = diff(&old, model);
-        let mut plan =
-            Plan { workspace: workspace.to_owned(), from_revision: revision, to_revision: None, changes };
-        check_names(model)?;
-        keeps_an_owner(&old, model)?;
-        Snapshot::compile_at(model, Utc::now(), revision + 1)?;
-        if dry_run || plan.changes.is_empty() {
-            tx.rollback().await?;
-            return Ok(plan);
-        }
-        let (revision, snapshot) =
-            self.commit_model(tx, workspace, actor, "apply", reason, &old, model, revision).await?;
-        self.ensure_indexes(&snapshot).await;
-        plan.to_revision = Some(revision);
-        Ok(plan)
-    }
-
-    async fn locked_model(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        workspace: &str,
-    ) -> Result<(Model, u64), StoreError> {
-        let row: Option<(String, i64)> = sqlx::query_as(&format!(
-            "SELECT {}, revision FROM workspaces WHERE key = $1{}",
-            self.dialect.json_text("model"),
-            self.dialect.for_update()
-        ))
-        .bind(workspace)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let (model, revision) =
-            row.ok_or_else(|| StoreError::not_found(format!("workspace `{workspace}`")))?;
-        Ok((serde_json::from_str(&model).map_err(StoreError::corrupt)?, revision as u64))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn commit_model(
-        &self,
-        mut tx: Transaction<'static, Any>,
-        workspace: &str,
-        actor: &str,
-        action: &str,
-        reason: &str,
-        old: &Model,
-        new: &Model,
-        revision: u64,
-    ) -> Result<(u64, Snapshot), StoreError> {
-        if new.workspace != workspace {
-            return Err(StoreError::invalid(format!("the workspace key cannot change (`{workspace}`)")));
-        }
-        check_names(new)?;
-        keeps_an_owner(old, new)?;
-        let now = Utc::now();
-        let next = revision + 1;
-        let snapshot = Snapshot::compile_at(new, now, next)?;
-        let (before, after) = (to_json(old)?, to_json(new)?);
-        sqlx::query(&format!(
-            "UPDATE workspaces SET model = {}, revision = $2, updated_at = $3 WHERE key = $4",
-            self.dialect.json_param(1)
-        ))
-        .bind(after.to_string())
-        .bind(next as i64)
-        .bind(time_text(now))
-        .bind(workspace)
-        .execute(&mut *tx)
-        .await?;
-        let entry = Append { workspace, actor, action, reason, before: &before, after: &after, at: now };
-        audit::append(&mut tx, entry).await?;
-        tx.commit().await?;
-        Ok((next, snapshot))
+        Ok(self.change_as_operator(workspace, actor, reason, &change).await?.plan)
     }
 
     /// Inside a record write: the workspace's revision, locked against model

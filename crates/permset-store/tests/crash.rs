@@ -39,12 +39,14 @@ async fn crash_writer_child() {
     let store = Store::open(&url).await.unwrap();
     for i in 0u64.. {
         if i % 5 == 4 {
+            let change =
+                permset_core::ModelChange::PutTeam { team: format!("team{i}"), def: Default::default() };
             let revision = store
-                .change_model("acme", "olivia", &format!("step {i}"), |m| {
-                    m.teams.insert(format!("team{i}"), Default::default());
-                    Ok(())
-                })
+                .change_as_operator("acme", "olivia", &format!("step {i}"), &change)
                 .await
+                .unwrap()
+                .plan
+                .to_revision
                 .unwrap();
             println!("model {revision}");
             continue;

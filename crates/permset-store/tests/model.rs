@@ -5,7 +5,7 @@ mod common;
 
 use chrono::Utc;
 use common::{model, on_each_backend, SUPPORT};
-use permset_core::{Access, Grant, Role};
+use permset_core::{Access, Grant, ModelChange, Role};
 use permset_store::{DecisionLogEntry, KeySpec, StoreError};
 
 #[tokio::test]
@@ -31,14 +31,14 @@ async fn apply_plans_then_applies_atomically() {
         let err = s.apply("acme", "olivia", &bad, "typo", false).await.unwrap_err();
         assert!(matches!(err, StoreError::Model(_)), "{err}");
         assert!(err.to_string().contains("did you mean `orders_view`?"), "{err}");
+        let role = Role { grants: bad.roles["portal"].grants.clone(), ..Role::default() };
         let err = s
-            .change_model("acme", "olivia", "typo", |m| {
-                m.roles.insert(
-                    "x".into(),
-                    Role { grants: bad.roles["portal"].grants.clone(), ..Role::default() },
-                );
-                Ok(())
-            })
+            .change_as_operator(
+                "acme",
+                "olivia",
+                "typo",
+                &ModelChange::PutRole { role: "x".into(), def: role },
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Model(_)));
@@ -60,12 +60,8 @@ async fn verify_names_the_tampered_audit_entry() {
         s.create_workspace("acme", "olivia").await.unwrap();
         s.apply("acme", "olivia", &model(SUPPORT), "initial", false).await.unwrap();
         for i in 0..4 {
-            s.change_model("acme", "olivia", &format!("team {i}"), |m| {
-                m.teams.insert(format!("team{i}"), Default::default());
-                Ok(())
-            })
-            .await
-            .unwrap();
+            let change = ModelChange::PutTeam { team: format!("team{i}"), def: Default::default() };
+            s.change_as_operator("acme", "olivia", &format!("team {i}"), &change).await.unwrap();
         }
         s.create_key("acme", "olivia", KeySpec { label: "ci".into(), ..KeySpec::default() }).await.unwrap();
         let report = s.verify("acme").await.unwrap();
@@ -88,8 +84,12 @@ async fn keys_are_hashed_scoped_and_revocable() {
         let s = &b.store;
         s.create_workspace("acme", "olivia").await.unwrap();
         s.apply("acme", "olivia", &model(SUPPORT), "initial", false).await.unwrap();
-        let spec =
-            KeySpec { user: Some("alice".into()), role: Some("light_agent".into()), label: "bot".into() };
+        let spec = KeySpec {
+            user: Some("alice".into()),
+            role: Some("light_agent".into()),
+            label: "bot".into(),
+            expires_at: None,
+        };
         let (key, secret) = s.create_key("acme", "olivia", spec).await.unwrap();
         assert!(secret.starts_with("psk_") && secret.len() == 68);
         let found = s.authenticate(&secret).await.unwrap().unwrap();

@@ -251,12 +251,8 @@ async fn writes_are_checked_by_field_and_before_and_after() {
             Err(StoreError::Conflict { .. })
         ));
         // A snapshot older than the stored model decides nothing.
-        s.change_model("acme", "olivia", "add a team", |m| {
-            m.teams.insert("tier3".into(), Default::default());
-            Ok(())
-        })
-        .await
-        .unwrap();
+        let change = permset_core::ModelChange::PutTeam { team: "tier3".into(), def: Default::default() };
+        s.change_as_operator("acme", "olivia", "add a team", &change).await.unwrap();
         let err = s.update_record(&snap, "alice", "orders", "o1", rec(json!({"title": "y"})), now).await.unwrap_err();
         assert!(matches!(err, StoreError::Stale { current } if current == snap.revision() + 1), "{err}");
         let fresh = s.snapshot("acme").await.unwrap();

@@ -119,7 +119,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         let store = Store::open(&url).await?;
         store.create_workspace(WORKSPACE, "bench").await?;
         store.apply(WORKSPACE, "bench", &w.model, "benchmark workload", false).await?;
-        let spec = KeySpec { user: None, role: None, label: "bench".into() };
+        let spec = KeySpec { user: None, role: None, label: "bench".into(), expires_at: None };
         let (_, secret) = store.create_key(WORKSPACE, "bench", spec).await?;
         anyhow::Ok((store, secret))
     })?;

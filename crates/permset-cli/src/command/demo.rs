@@ -140,7 +140,7 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
     bar.finish_with_message("records");
     store.refresh_statistics().await?;
 
-    let spec = KeySpec { user: None, role: None, label: "permset demo".into() };
+    let spec = KeySpec { user: None, role: None, label: "permset demo".into(), expires_at: None };
     let (_, secret) = store.create_key(&model.workspace, "permset demo", spec).await?;
     let base = format!("{}/v1/workspaces/{}", args.server.trim_end_matches('/'), model.workspace);
     println!("demo workspace `{}` loaded: {} users, {total} records", model.workspace, model.users.len());

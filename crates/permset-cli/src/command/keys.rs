@@ -35,6 +35,9 @@ pub(crate) enum Action {
         /// A label for people.
         #[arg(long, default_value = "")]
         label: String,
+        /// The key stops working at this RFC 3339 time.
+        #[arg(long)]
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// List a workspace's keys (never their secrets).
     List {
@@ -58,9 +61,14 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
     let store =
         Store::open(&args.database).await.with_context(|| format!("cannot open `{}`", args.database))?;
     match &args.action {
-        Action::Create { workspace, user, role, label } => {
+        Action::Create { workspace, user, role, label, expires_at } => {
             ensure_workspace(&store, workspace).await?;
-            let spec = KeySpec { user: user.clone(), role: role.clone(), label: label.clone() };
+            let spec = KeySpec {
+                user: user.clone(),
+                role: role.clone(),
+                label: label.clone(),
+                expires_at: *expires_at,
+            };
             let (key, secret) = store.create_key(workspace, ACTOR, spec).await?;
             eprintln!("created key `{}` for workspace `{workspace}`; the secret is shown only now:", key.id);
             println!("{secret}");

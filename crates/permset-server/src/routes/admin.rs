@@ -6,13 +6,15 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::Json;
-use permset_core::{load_workspace_file, to_workspace_file};
-use permset_store::KeySpec;
+use chrono::{DateTime, Utc};
+use permset_core::{load_workspace_file, to_workspace_file, ModelChange};
+use permset_store::{preview, Author};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
+use crate::change::commit;
 use crate::error::ApiError;
 use crate::extract::{ApiBytes, ApiJson, ApiQuery};
 use crate::state::AppState;
@@ -40,8 +42,6 @@ pub(crate) async fn apply(
     ApiQuery(query): ApiQuery<ApplyQuery>,
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
-    caller.require_owner(&snapshot, "applying a workspace file")?;
     let text =
         std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the workspace file must be UTF-8"))?;
     let (model, _) = load_workspace_file(text).map_err(|errors| {
@@ -50,11 +50,16 @@ pub(crate) async fn apply(
             .with_details(json!(lines))
     })?;
     let reason = query.reason.unwrap_or_default();
-    let plan =
-        state.store().apply(&caller.workspace, &caller.audit_name(), &model, &reason, query.dry_run).await?;
-    if plan.to_revision.is_some() {
-        state.refresh(&caller.workspace).await?;
+    let change = ModelChange::Replace { model: Box::new(model) };
+    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
+    let name = caller.audit_name();
+    let author = Author { principal: caller.principal()?, name: &name, reason: &reason };
+    // The plan first: a dry run stops here, and a file that changes nothing writes nothing.
+    let plan = preview(&snapshot, &author, &change)?;
+    if query.dry_run || plan.changes.is_empty() {
+        return Ok(Json(serde_json::to_value(&plan).map_err(|e| ApiError::internal(&e))?));
     }
+    let (plan, _) = commit(&state, &caller, &reason, &change).await?;
     Ok(Json(serde_json::to_value(&plan).map_err(|e| ApiError::internal(&e))?))
 }
 
@@ -134,6 +139,8 @@ pub(crate) struct KeyRequest {
     /// A label for people.
     #[serde(default)]
     pub label: String,
+    /// When the key stops working.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// Creates a key; the secret is in this answer only.
@@ -146,11 +153,15 @@ pub(crate) async fn create_key(
     caller: Caller,
     ApiJson(req): ApiJson<KeyRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
-    caller.require_owner(&snapshot, "creating keys")?;
-    let spec = KeySpec { user: req.user, role: req.role, label: req.label };
-    let (key, secret) = state.store().create_key(&caller.workspace, &caller.audit_name(), spec).await?;
-    Ok(Json(json!({ "key": key, "secret": secret })))
+    let change = ModelChange::CreateKey {
+        user: req.user,
+        role: req.role,
+        expires_at: req.expires_at,
+        label: req.label,
+    };
+    let (plan, key) = commit(&state, &caller, "", &change).await?;
+    let (key, secret) = key.ok_or_else(|| ApiError::internal(&"a committed key change returned no key"))?;
+    Ok(Json(json!({ "key": key, "secret": secret, "revision": plan.to_revision })))
 }
 
 /// The workspace's keys (never their secrets).
@@ -174,8 +185,6 @@ pub(crate) async fn revoke_key(
     caller: Caller,
     Path((_ws, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
-    caller.require_owner(&snapshot, "revoking keys")?;
-    state.store().revoke_key(&caller.workspace, &caller.audit_name(), &id).await?;
-    Ok(Json(json!({ "revoked": id })))
+    let (plan, _) = commit(&state, &caller, "", &ModelChange::RevokeKey { id: id.clone() }).await?;
+    Ok(Json(json!({ "revoked": id, "revision": plan.to_revision })))
 }

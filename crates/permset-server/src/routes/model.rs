@@ -1,65 +1,25 @@
-//! The workspace model over HTTP: schema, users, teams, roles (with clone),
-//! assignments and access rules, with the administration rules of DESIGN.md
-//! §3: system roles are immutable, only `roles_manage` holders manage roles,
-//! nobody creates, edits or assigns a role granting more than they hold, and
-//! the last account owner stays.
+//! The workspace model over HTTP: schema, users, teams (with members),
+//! roles (with clone), assignments and access rules.
 //!
-//! Every write is one store transaction (validated by compiling the result,
-//! audited, revision bumped) followed by a snapshot swap, so the very next
-//! decision sees it.
+//! Reads check a module permission here. Writes only say what they want:
+//! each handler turns its request into one `ModelChange` and hands it to
+//! `change::write`, which has the store decide it (every administration rule
+//! lives in `Snapshot::authorize`), commit it and install the new snapshot.
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use permset_core::{Assignment, Model, ObjectDef, Role, Snapshot, Team, User};
-use permset_store::StoreError;
+use permset_core::{Holder, ModelChange, ObjectDef, Role, Team, User};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::change::{write, Written};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
-
-/// The answer of a model write: the revision now in force.
-fn written(revision: u64) -> Json<Value> {
-    Json(json!({ "revision": revision }))
-}
-
-fn reason(headers: &HeaderMap) -> String {
-    headers.get("x-permset-reason").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
-}
-
-/// Runs a model change for the caller and swaps the new snapshot in.
-async fn change(
-    state: &AppState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    edit: impl FnOnce(&mut Model) -> Result<(), StoreError> + Send,
-) -> Result<Json<Value>, ApiError> {
-    let revision =
-        state.store().change_model(&caller.workspace, &caller.audit_name(), &reason(headers), edit).await?;
-    state.refresh(&caller.workspace).await?;
-    Ok(written(revision))
-}
-
-fn escalation_check(snapshot: &Snapshot, caller: &Caller, role: &Role) -> Result<(), ApiError> {
-    if caller.is_service() {
-        return Ok(());
-    }
-    let excess = snapshot.escalation(caller.known_actor(snapshot)?, role, Utc::now());
-    if excess.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!("no escalation: {}", excess.join("; "))).with_details(json!(excess)))
-    }
-}
-
-fn not_found(what: &str, key: &str) -> StoreError {
-    StoreError::NotFound { what: format!("{what} `{key}`") }
-}
 
 /// The merged schema (built-in and declared objects, modules, user attributes).
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/schema", tag = "model",
@@ -87,14 +47,8 @@ pub(crate) async fn put_object(
     headers: HeaderMap,
     Path((_ws, object)): Path<(String, String)>,
     ApiJson(def): ApiJson<ObjectDef>,
-) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
-    caller.require(&snapshot, "klasses_update")?;
-    change(&state, &caller, &headers, move |model| {
-        model.schema.objects.insert(object, def);
-        Ok(())
-    })
-    .await
+) -> Result<Json<Written>, ApiError> {
+    write(&state, &caller, &headers, ModelChange::PutObject { object, def }).await
 }
 
 /// Every user of the workspace (`users_view`).
@@ -138,36 +92,15 @@ pub(crate) async fn get_user(
 #[utoipa::path(put, path = "/v1/workspaces/{ws}/users/{user}", tag = "model",
     params(("ws" = String, Path, description = "workspace key"), ("user" = String, Path, description = "user key")),
     request_body(content = Object, description = "kind, teams, attributes, account_owner"),
-    responses((status = 200, body = Object), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Written), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub(crate) async fn put_user(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path((_ws, key)): Path<(String, String)>,
-    ApiJson(user): ApiJson<User>,
-) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
-    let existing = snapshot.model().users.get(&key);
-    caller.require(&snapshot, if existing.is_some() { "users_update" } else { "users_create" })?;
-    let was_owner = existing.is_some_and(|u| u.account_owner);
-    // Only account owners make, unmake or edit account owners; the store keeps the last one.
-    if user.account_owner || was_owner {
-        caller.require_owner(&snapshot, "making, changing or demoting an account owner")?;
-    }
-    // Joining a team is receiving its roles: no escalation through membership.
-    let old_teams = existing.map(|u| u.teams.clone()).unwrap_or_default();
-    for team in user.teams.iter().filter(|t| !old_teams.contains(t)) {
-        for assignment in snapshot.model().assignments.teams.get(team).into_iter().flatten() {
-            if let Some((role, _)) = snapshot.role(&assignment.role) {
-                escalation_check(&snapshot, &caller, role)?;
-            }
-        }
-    }
-    change(&state, &caller, &headers, move |model| {
-        model.users.insert(key, user);
-        Ok(())
-    })
-    .await
+    Path((_ws, user)): Path<(String, String)>,
+    ApiJson(def): ApiJson<User>,
+) -> Result<Json<Written>, ApiError> {
+    write(&state, &caller, &headers, ModelChange::PutUser { user, def }).await
 }
 
 /// Removes a user and its assignments (`users_delete`; account owners only by
@@ -179,19 +112,9 @@ pub(crate) async fn delete_user(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path((_ws, key)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
-    caller.require(&snapshot, "users_delete")?;
-    if snapshot.is_account_owner(&key) {
-        caller.require_owner(&snapshot, "removing an account owner")?;
-    }
-    change(&state, &caller, &headers, move |model| {
-        model.users.remove(&key).ok_or_else(|| not_found("user", &key))?;
-        model.assignments.users.remove(&key);
-        Ok(())
-    })
-    .await
+    Path((_ws, user)): Path<(String, String)>,
+) -> Result<Json<Written>, ApiError> {
+    write(&state, &caller, &headers, ModelChange::DeleteUser { user }).await
 }
 
 /// Every team (`teams_view`).
@@ -214,17 +137,10 @@ pub(crate) async fn put_team(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path((_ws, key)): Path<(String, String)>,
-    ApiJson(team): ApiJson<Team>,
-) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
-    let exists = snapshot.model().teams.contains_key(&key);
-    caller.require(&snapshot, if exists { "teams_update" } else { "teams_create" })?;
-    change(&state, &caller, &headers, move |model| {
-        model.teams.insert(key, team);
-        Ok(())
-    })
-    .await
+    Path((_ws, team)): Path<(String, String)>,
+    ApiJson(def): ApiJson<Team>,
+) -> Result<Json<Written>, ApiError> {
+    write(&state, &caller, &headers, ModelChange::PutTeam { team, def }).await
 }
 
 /// Removes a team, its assignments and memberships (`teams_delete`).
@@ -235,19 +151,36 @@ pub(crate) async fn delete_team(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path((_ws, key)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
-    caller.require(&snapshot, "teams_delete")?;
-    change(&state, &caller, &headers, move |model| {
-        model.teams.remove(&key).ok_or_else(|| not_found("team", &key))?;
-        model.assignments.teams.remove(&key);
-        for user in model.users.values_mut() {
-            user.teams.retain(|t| *t != key);
-        }
-        Ok(())
-    })
-    .await
+    Path((_ws, team)): Path<(String, String)>,
+) -> Result<Json<Written>, ApiError> {
+    write(&state, &caller, &headers, ModelChange::DeleteTeam { team }).await
+}
+
+/// Puts a user in a team (`teams_update`; joining gives the team's roles,
+/// so no escalation, and nobody but an account owner joins teams themselves).
+#[utoipa::path(put, path = "/v1/workspaces/{ws}/teams/{team}/members/{user}", tag = "model",
+    params(("ws" = String, Path, description = "workspace key"), ("team" = String, Path, description = "team key"), ("user" = String, Path, description = "user key")),
+    responses((status = 200, body = Written), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn add_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((_ws, team, user)): Path<(String, String, String)>,
+) -> Result<Json<Written>, ApiError> {
+    write(&state, &caller, &headers, ModelChange::AddMember { team, user }).await
+}
+
+/// Takes a user out of a team (`teams_update`).
+#[utoipa::path(delete, path = "/v1/workspaces/{ws}/teams/{team}/members/{user}", tag = "model",
+    params(("ws" = String, Path, description = "workspace key"), ("team" = String, Path, description = "team key"), ("user" = String, Path, description = "user key")),
+    responses((status = 200, body = Written), (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub(crate) async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Path((_ws, team, user)): Path<(String, String, String)>,
+) -> Result<Json<Written>, ApiError> {
+    write(&state, &caller, &headers, ModelChange::RemoveMember { team, user }).await
 }
 
 /// Every role, system and custom (`roles_view`).
@@ -284,36 +217,19 @@ pub(crate) async fn get_role(
     Ok(Json(json!({ "key": key, "system": system, "role": role, "revision": snapshot.revision() })))
 }
 
-fn immutable(snapshot: &Snapshot, key: &str) -> Result<(), ApiError> {
-    match snapshot.role(key) {
-        Some((_, true)) => Err(ApiError::forbidden(format!(
-            "`{key}` is a system role and cannot be changed; clone it with POST …/roles/{key}/clone"
-        ))),
-        _ => Ok(()),
-    }
-}
-
 /// Creates or replaces a custom role (`roles_manage`, no escalation).
 #[utoipa::path(put, path = "/v1/workspaces/{ws}/roles/{role}", tag = "model",
     params(("ws" = String, Path, description = "workspace key"), ("role" = String, Path, description = "role key")),
     request_body(content = Object, description = "kind, description, grants, fields"),
-    responses((status = 200, body = Object), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Written), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn put_role(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path((_ws, key)): Path<(String, String)>,
-    ApiJson(role): ApiJson<Role>,
-) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
-    caller.require(&snapshot, "roles_manage")?;
-    immutable(&snapshot, &key)?;
-    escalation_check(&snapshot, &caller, &role)?;
-    change(&state, &caller, &headers, move |model| {
-        model.roles.insert(key, role);
-        Ok(())
-    })
-    .await
+    Path((_ws, role)): Path<(String, String)>,
+    ApiJson(def): ApiJson<Role>,
+) -> Result<Json<Written>, ApiError> {
+    write(&state, &caller, &headers, ModelChange::PutRole { role, def }).await
 }
 
 /// The body of a clone.
@@ -337,25 +253,9 @@ pub(crate) async fn clone_role(
     headers: HeaderMap,
     Path((_ws, source)): Path<(String, String)>,
     ApiJson(req): ApiJson<CloneRequest>,
-) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
-    caller.require(&snapshot, "roles_manage")?;
-    let (role, _) =
-        snapshot.role(&source).ok_or_else(|| ApiError::not_found(format!("role `{source}` not found")))?;
-    if snapshot.role(&req.name).is_some() {
-        return Err(ApiError::conflict(format!("role `{}` already exists", req.name)));
-    }
-    let mut clone = role.clone();
-    clone.cloned_from = Some(source.clone());
-    if req.description.is_some() {
-        clone.description = req.description;
-    }
-    escalation_check(&snapshot, &caller, &clone)?;
-    change(&state, &caller, &headers, move |model| {
-        model.roles.insert(req.name, clone);
-        Ok(())
-    })
-    .await
+) -> Result<Json<Written>, ApiError> {
+    let change = ModelChange::CloneRole { source, role: req.name, description: req.description };
+    write(&state, &caller, &headers, change).await
 }
 
 /// Deletes a custom role that nobody holds (`roles_manage`).
@@ -366,28 +266,9 @@ pub(crate) async fn delete_role(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path((_ws, key)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
-    caller.require(&snapshot, "roles_manage")?;
-    immutable(&snapshot, &key)?;
-    change(&state, &caller, &headers, move |model| {
-        let assigned = model
-            .assignments
-            .users
-            .values()
-            .chain(model.assignments.teams.values())
-            .flatten()
-            .any(|a| a.role == key);
-        if assigned {
-            return Err(StoreError::Conflict {
-                message: format!("role `{key}` is still assigned; unassign it first"),
-            });
-        }
-        model.roles.remove(&key).ok_or_else(|| not_found("role", &key))?;
-        Ok(())
-    })
-    .await
+    Path((_ws, role)): Path<(String, String)>,
+) -> Result<Json<Written>, ApiError> {
+    write(&state, &caller, &headers, ModelChange::DeleteRole { role }).await
 }
 
 /// All assignments (`users_view`).
@@ -416,11 +297,6 @@ pub(crate) struct AssignmentRequest {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-enum Holder {
-    User(String),
-    Team(String),
-}
-
 fn holder(req: &AssignmentRequest) -> Result<Holder, ApiError> {
     match (&req.user, &req.team) {
         (Some(user), None) => Ok(Holder::User(user.clone())),
@@ -433,33 +309,15 @@ fn holder(req: &AssignmentRequest) -> Result<Holder, ApiError> {
 #[utoipa::path(post, path = "/v1/workspaces/{ws}/assignments", tag = "model",
     params(("ws" = String, Path, description = "workspace key")),
     request_body = AssignmentRequest,
-    responses((status = 200, body = Object), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Written), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn assign(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     ApiJson(req): ApiJson<AssignmentRequest>,
-) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
-    let target = holder(&req)?;
-    caller.require(
-        &snapshot,
-        if matches!(target, Holder::User(_)) { "users_update" } else { "teams_update" },
-    )?;
-    let (role, _) =
-        snapshot.role(&req.role).ok_or_else(|| ApiError::invalid(format!("unknown role `{}`", req.role)))?;
-    escalation_check(&snapshot, &caller, role)?;
-    let assignment = Assignment { role: req.role.clone(), expires_at: req.expires_at };
-    change(&state, &caller, &headers, move |model| {
-        let list = match target {
-            Holder::User(user) => model.assignments.users.entry(user).or_default(),
-            Holder::Team(team) => model.assignments.teams.entry(team).or_default(),
-        };
-        list.retain(|a| a.role != assignment.role);
-        list.push(assignment);
-        Ok(())
-    })
-    .await
+) -> Result<Json<Written>, ApiError> {
+    let change = ModelChange::Assign { holder: holder(&req)?, role: req.role, expires_at: req.expires_at };
+    write(&state, &caller, &headers, change).await
 }
 
 /// Takes a role away (`users_update` or `teams_update`).
@@ -471,27 +329,8 @@ pub(crate) async fn unassign(
     caller: Caller,
     headers: HeaderMap,
     ApiJson(req): ApiJson<AssignmentRequest>,
-) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
-    let target = holder(&req)?;
-    caller.require(
-        &snapshot,
-        if matches!(target, Holder::User(_)) { "users_update" } else { "teams_update" },
-    )?;
-    change(&state, &caller, &headers, move |model| {
-        let (list, who) = match &target {
-            Holder::User(user) => (model.assignments.users.get_mut(user), user.clone()),
-            Holder::Team(team) => (model.assignments.teams.get_mut(team), team.clone()),
-        };
-        let list = list.ok_or_else(|| not_found("assignment of", &who))?;
-        let before = list.len();
-        list.retain(|a| a.role != req.role);
-        if list.len() == before {
-            return Err(not_found(&format!("assignment of `{}` to", req.role), &who));
-        }
-        Ok(())
-    })
-    .await
+) -> Result<Json<Written>, ApiError> {
+    write(&state, &caller, &headers, ModelChange::Unassign { holder: holder(&req)?, role: req.role }).await
 }
 
 /// Every access rule (`roles_view`).
@@ -523,36 +362,11 @@ pub(crate) async fn put_rule(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path((_ws, object, name)): Path<(String, String, String)>,
+    Path((_ws, object, rule)): Path<(String, String, String)>,
     ApiJson(req): ApiJson<RuleRequest>,
-) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
-    caller.require(&snapshot, "roles_manage")?;
-    // Rewriting a rule re-scopes every grant that names it: the actor must
-    // hold each such grant itself, as if creating those roles (no escalation).
-    let uses_rule = |grant: &permset_core::Grant| match &grant.access {
-        permset_core::Access::Limited(limits) => {
-            limits.iter().any(|l| matches!(l, permset_core::Limit::Rule(n) if *n == name))
-        }
-        _ => false,
-    };
-    for role_key in snapshot.role_keys() {
-        let Some((role, _)) = snapshot.role(role_key) else { continue };
-        let grants: std::collections::BTreeMap<String, permset_core::Grant> = role
-            .grants
-            .iter()
-            .filter(|(perm, grant)| perm.starts_with(&format!("{object}_")) && uses_rule(grant))
-            .map(|(perm, grant)| (perm.clone(), grant.clone()))
-            .collect();
-        if !grants.is_empty() {
-            escalation_check(&snapshot, &caller, &Role { grants, ..Role::default() })?;
-        }
-    }
-    change(&state, &caller, &headers, move |model| {
-        model.access_rules.entry(object).or_default().insert(name, req.condition);
-        Ok(())
-    })
-    .await
+) -> Result<Json<Written>, ApiError> {
+    write(&state, &caller, &headers, ModelChange::PutAccessRule { object, rule, condition: req.condition })
+        .await
 }
 
 /// Deletes an access rule no role uses (`roles_manage`).
@@ -563,15 +377,7 @@ pub(crate) async fn delete_rule(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    Path((_ws, object, name)): Path<(String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
-    caller.require(&snapshot, "roles_manage")?;
-    change(&state, &caller, &headers, move |model| {
-        let rules =
-            model.access_rules.get_mut(&object).ok_or_else(|| not_found("access rules of", &object))?;
-        rules.remove(&name).ok_or_else(|| not_found("access rule", &name))?;
-        Ok(())
-    })
-    .await
+    Path((_ws, object, rule)): Path<(String, String, String)>,
+) -> Result<Json<Written>, ApiError> {
+    write(&state, &caller, &headers, ModelChange::DeleteAccessRule { object, rule }).await
 }

@@ -354,7 +354,7 @@ pub async fn start(store: Store) -> (SocketAddr, tokio::task::JoinHandle<()>) {
 /// A server over `store` with the fixture applied; `fixture` replaces the default.
 pub async fn boot(backend: &'static str, store: Store, fixture: &str) -> Server {
     store.create_workspace(WS, "test").await.unwrap();
-    let spec = KeySpec { user: None, role: None, label: "service".into() };
+    let spec = KeySpec { user: None, role: None, label: "service".into(), expires_at: None };
     let (_, service_key) = store.create_key(WS, "test", spec).await.unwrap();
     let (addr, task) = start(store.clone()).await;
     let http = reqwest::Client::builder().build().unwrap();
