@@ -26,6 +26,7 @@ mod decide;
 mod diff;
 mod explain;
 mod file;
+mod grants;
 mod lint;
 mod model;
 mod permissions;
@@ -42,6 +43,7 @@ pub use decide::{Actor, Decision, Request};
 pub use diff::{diff, Change};
 pub use explain::{Assigned, Explanation, NearMiss, Step};
 pub use file::{load_workspace_file, to_workspace_file, FileError, SourceMap};
+pub use grants::RoleGrant;
 pub use lint::{lint, Finding};
 pub use model::{
     Access, Assignment, Assignments, FieldDef, FieldLevel, FieldType, Grant, Limit, ListVisibility, Model,
