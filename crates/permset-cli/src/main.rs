@@ -7,6 +7,7 @@
 
 mod command;
 mod input;
+mod policy_test;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,8 @@ enum Command {
     Explain(command::explain::Args),
     /// A user's effective permissions as a module × action table.
     Permissions(command::permissions::Args),
+    /// Run policy test suites (`*.permset-test.yaml`) against a workspace file, with grant coverage.
+    Test(command::test::Args),
     /// Serve the HTTP API (SQLite file in the current folder by default).
     Serve(command::serve::Args),
     /// Load a realistic support workspace with thousands of records, and print a key.
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Check(args) => command::check::run(&args),
         Command::Explain(args) => command::explain::run(&args),
         Command::Permissions(args) => command::permissions::run(&args),
+        Command::Test(args) => command::test::run(&args),
         Command::Serve(args) => block_on(command::serve::run(&args)),
         Command::Demo(args) => block_on(command::demo::run(&args)),
         Command::Keys(args) => block_on(command::keys::run(&args)),

@@ -8,3 +8,4 @@ pub(crate) mod lint;
 pub(crate) mod permissions;
 pub(crate) mod remote;
 pub(crate) mod serve;
+pub(crate) mod test;
