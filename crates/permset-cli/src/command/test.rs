@@ -65,12 +65,12 @@ fn belongs_to(name: &str, stem: &str) -> bool {
 /// The suites beside a workspace file, sorted by name.
 fn discover(workspace: &Path) -> Result<Vec<PathBuf>> {
     let stem = workspace.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-    let dir = match workspace.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    // A bare file name has the current folder as its parent; keep the found
+    // names bare too, so that messages read `support.permset-test.yaml:3:`.
+    let dir = workspace.parent().map(Path::to_path_buf).unwrap_or_default();
+    let listed = if dir.as_os_str().is_empty() { Path::new(".") } else { dir.as_path() };
     let entries =
-        std::fs::read_dir(&dir).with_context(|| format!("cannot read folder `{}`", dir.display()))?;
+        std::fs::read_dir(listed).with_context(|| format!("cannot read folder `{}`", listed.display()))?;
     let mut found: Vec<PathBuf> = entries
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_str().is_some_and(|n| belongs_to(n, stem)))
