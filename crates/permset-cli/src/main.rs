@@ -1,12 +1,15 @@
 //! `permset`: the one binary of permset. File commands (`lint`, `check`,
-//! `explain`, `permissions`) work on a workspace file with no server; the
-//! others talk to a store or a running server.
+//! `explain`, `permissions`, `test`, `plan`) work on workspace files with no
+//! server; the others talk to a store or a running server.
 //!
-//! Exit codes: 0 for an answer (allow and deny alike), 1 for lint errors,
-//! 2 for bad input or a failure, with the whole error chain on stderr.
+//! Exit codes: 0 for an answer (allow and deny alike), 1 for lint errors or
+//! failing policy tests, 2 for bad input or a failure, with the whole error
+//! chain on stderr.
 
 mod command;
 mod input;
+mod plan;
+mod policy_test;
 
 use std::process::ExitCode;
 
@@ -35,6 +38,8 @@ enum Command {
     Explain(command::explain::Args),
     /// A user's effective permissions as a module × action table.
     Permissions(command::permissions::Args),
+    /// Run policy test suites (`*.permset-test.yaml`) against a workspace file, with grant coverage.
+    Test(command::test::Args),
     /// Serve the HTTP API (SQLite file in the current folder by default).
     Serve(command::serve::Args),
     /// Load a realistic support workspace with thousands of records, and print a key.
@@ -43,6 +48,8 @@ enum Command {
     Keys(command::keys::Args),
     /// Apply a workspace file to a running server (with --dry-run, only show the plan).
     Apply(command::remote::ApplyArgs),
+    /// Offline plan: what applying FILE over --against OLD would change (text, JSON or Markdown).
+    Plan(command::plan::Args),
     /// Print a workspace of a running server as a workspace file.
     Export(command::remote::ExportArgs),
 }
@@ -54,10 +61,12 @@ fn main() -> ExitCode {
         Command::Check(args) => command::check::run(&args),
         Command::Explain(args) => command::explain::run(&args),
         Command::Permissions(args) => command::permissions::run(&args),
+        Command::Test(args) => command::test::run(&args),
         Command::Serve(args) => block_on(command::serve::run(&args)),
         Command::Demo(args) => block_on(command::demo::run(&args)),
         Command::Keys(args) => block_on(command::keys::run(&args)),
         Command::Apply(args) => block_on(command::remote::apply(&args)),
+        Command::Plan(args) => command::plan::run(&args),
         Command::Export(args) => block_on(command::remote::export(&args)),
     };
     match result {

@@ -28,6 +28,7 @@ mod diff;
 mod escalation;
 mod explain;
 mod file;
+mod grants;
 mod lint;
 mod model;
 mod permissions;
@@ -48,6 +49,7 @@ pub use diff::{diff, Change};
 pub use escalation::{Beyond, Excess};
 pub use explain::{Assigned, Explanation, NearMiss, Step};
 pub use file::{load_workspace_file, to_workspace_file, FileError, SourceMap};
+pub use grants::RoleGrant;
 pub use lint::{lint, Finding};
 pub use model::{
     Access, Assignment, Assignments, FieldDef, FieldLevel, FieldType, Grant, Limit, ListVisibility, Model,

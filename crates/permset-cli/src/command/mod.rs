@@ -6,5 +6,7 @@ pub(crate) mod explain;
 pub(crate) mod keys;
 pub(crate) mod lint;
 pub(crate) mod permissions;
+pub(crate) mod plan;
 pub(crate) mod remote;
 pub(crate) mod serve;
+pub(crate) mod test;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 
 use crate::input;
+use crate::plan::Plan;
 
 /// Where the server is and how to authenticate.
 #[derive(Debug, clap::Args)]
@@ -31,6 +32,9 @@ pub(crate) struct ApplyArgs {
     /// Why (kept in the audit log).
     #[arg(long, default_value = "")]
     pub(crate) reason: String,
+    /// How to print the plan: lines, JSON, or a Markdown summary for a pull request.
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) format: super::plan::Format,
 }
 
 /// Arguments of `export`.
@@ -69,15 +73,19 @@ pub(crate) async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         .send()
         .await
         .with_context(|| format!("cannot reach {url}"))?;
-    let plan: serde_json::Value = serde_json::from_str(&answer(response).await?)?;
-    let changes = plan["changes"].as_array().cloned().unwrap_or_default();
-    for change in &changes {
-        println!("{}", change["description"].as_str().unwrap_or_default());
+    let plan: Plan =
+        serde_json::from_str(&answer(response).await?).context("the server's plan is not readable")?;
+    if args.format != super::plan::Format::Text {
+        super::plan::print(&plan, args.format, "")?;
+        return Ok(ExitCode::SUCCESS);
     }
-    match (args.dry_run, plan["to_revision"].as_u64()) {
-        (true, _) => println!("dry run: {} change(s) would be applied", changes.len()),
+    for change in &plan.changes {
+        println!("{}", change.description);
+    }
+    match (args.dry_run, plan.to_revision) {
+        (true, _) => println!("dry run: {} change(s) would be applied", plan.changes.len()),
         (false, Some(revision)) => {
-            println!("applied {} change(s); workspace now at revision {revision}", changes.len())
+            println!("applied {} change(s); workspace now at revision {revision}", plan.changes.len())
         }
         (false, None) => println!("no changes"),
     }
