@@ -8,10 +8,10 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::condition::{CmpOp, Expr, Operand, UserContext};
+use crate::condition::{Expr, UserContext};
 use crate::model::{FieldLevel, FieldType, UserKind};
 use crate::role_set::RoleSet;
-use crate::snapshot::{CompiledAccess, CompiledLimit, CompiledUser, ObjectInfo, PermId, RoleIdx, Snapshot};
+use crate::snapshot::{CompiledAccess, CompiledUser, ObjectInfo, PermId, RoleIdx, Snapshot};
 use crate::Record;
 
 /// The answer to a check. Three states, so that "denied but limited" cannot be said.
@@ -194,33 +194,10 @@ impl Snapshot {
         let ctx = user_context(user);
         set.roles.iter().any(|&r| match self.role_at(r).and_then(|role| role.table.get(perm as usize)) {
             Some(CompiledAccess::Limited(limits)) => {
-                limits.iter().any(|(limit, _)| self.limit_matches(limit, perm, user, &ctx, record))
+                limits.iter().any(|(limit, _)| limit.matches(record, &ctx))
             }
             _ => false,
         })
-    }
-
-    /// Rule 5 for one limit.
-    pub(crate) fn limit_matches(
-        &self,
-        limit: &CompiledLimit,
-        perm: PermId,
-        user: &CompiledUser,
-        ctx: &UserContext<'_>,
-        record: &Record,
-    ) -> bool {
-        let value =
-            |field: &Option<String>| field.as_deref().and_then(|f| record.get(f)).and_then(|v| v.as_str());
-        let Some(info) = self.perm(perm) else { return false };
-        let own = || value(&info.owner_field) == Some(user.key.as_str());
-        match limit {
-            CompiledLimit::Condition(expr) => expr.eval(record, ctx),
-            CompiledLimit::Own => own(),
-            CompiledLimit::Team => {
-                let team = value(&info.team_field);
-                team.is_some_and(|t| user.teams.binary_search_by(|x| x.as_str().cmp(t)).is_ok()) || own()
-            }
-        }
     }
 
     /// Rule 7: the actor's access to one field of an object.
@@ -335,40 +312,31 @@ impl Snapshot {
     /// The view predicate given by exactly `roles` for user `u`.
     fn predicate_for_roles(&self, u: &CompiledUser, info: &ObjectInfo, roles: &[RoleIdx]) -> Expr {
         let ctx = user_context(u);
-        let owner = info.def.owner_field.as_ref().map(|f| {
-            let field = Operand::Field { name: f.clone(), ty: FieldType::User };
-            Expr::Compare { left: field, op: CmpOp::Eq, right: Operand::Value(u.key.clone().into()) }
-        });
-        let mut any = Vec::new();
+        let mut any: Vec<Expr> = Vec::new();
         for &r in roles {
             match self.role_at(r).and_then(|role| role.table.get(info.view as usize)) {
                 Some(CompiledAccess::All) => return Expr::Const(true),
                 Some(CompiledAccess::Limited(limits)) => {
                     for (limit, _) in limits.iter() {
-                        match limit {
-                            CompiledLimit::Own => any.extend(owner.clone()),
-                            CompiledLimit::Team => {
-                                if let Some(team_field) = &info.def.team_field {
-                                    let teams = u.teams.iter().map(|t| t.clone().into()).collect();
-                                    any.push(Expr::Compare {
-                                        left: Operand::Field {
-                                            name: team_field.clone(),
-                                            ty: FieldType::Team,
-                                        },
-                                        op: CmpOp::In,
-                                        right: Operand::Value(serde_json::Value::Array(teams)),
-                                    });
-                                }
-                                any.extend(owner.clone());
-                            }
-                            CompiledLimit::Condition(expr) => any.push(expr.bind(&ctx)),
+                        match limit.to_expr(&ctx) {
+                            Expr::Const(true) => return Expr::Const(true),
+                            Expr::Const(false) => {}
+                            Expr::Or(items) => any.extend(items),
+                            other => any.push(other),
                         }
                     }
                 }
                 _ => {}
             }
         }
-        any.dedup();
+        // The same scope may come from several roles (`own`, and `team` which includes it).
+        let mut distinct: Vec<Expr> = Vec::with_capacity(any.len());
+        for expr in any {
+            if !distinct.contains(&expr) {
+                distinct.push(expr);
+            }
+        }
+        let mut any = distinct;
         match any.len() {
             0 => Expr::Const(false),
             1 => any.pop().unwrap_or(Expr::Const(false)),

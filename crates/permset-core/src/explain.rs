@@ -365,8 +365,8 @@ impl Snapshot {
                 }
                 (Some(CompiledAccess::Limited(limits)), Some(rec)) => {
                     for (limit, written) in limits.iter() {
-                        if self.limit_matches(limit, perm, user, &ctx, rec) {
-                            let why = format!("matched: {}", self.limit_values(limit, perm, rec));
+                        if limit.matches(rec, &ctx) {
+                            let why = format!("matched: {}", self.limit_values(limit, rec));
                             return Some(step(written.to_string(), Some(why)));
                         }
                     }
@@ -378,20 +378,11 @@ impl Snapshot {
     }
 
     /// The record values a limit reads, as `field = value` pairs.
-    fn limit_values(&self, limit: &CompiledLimit, perm: PermId, record: &Record) -> String {
-        let object = self.perm(perm).and_then(|p| self.object(&p.module));
-        let fields: Vec<String> = match limit {
-            CompiledLimit::Own => object.and_then(|o| o.def.owner_field.clone()).into_iter().collect(),
-            CompiledLimit::Team => object
-                .map(|o| o.def.team_field.iter().chain(&o.def.owner_field).cloned().collect())
-                .unwrap_or_default(),
-            CompiledLimit::Condition(expr) => expr.fields().into_iter().map(str::to_owned).collect(),
-        };
-        let mut fields = fields;
-        fields.dedup();
+    fn limit_values(&self, limit: &CompiledLimit, record: &Record) -> String {
+        let fields = limit.fields();
         let shown: Vec<String> = fields
             .iter()
-            .map(|f| format!("{f} = {}", record.get(f).map_or_else(|| "null".to_owned(), |v| v.to_string())))
+            .map(|f| format!("{f} = {}", record.get(*f).map_or_else(|| "null".to_owned(), |v| v.to_string())))
             .collect();
         shown.join(", ")
     }
@@ -412,13 +403,13 @@ impl Snapshot {
             let Some(role) = self.role_at(*r) else { continue };
             let Some(CompiledAccess::Limited(limits)) = role.table.get(perm as usize) else { continue };
             for (limit, written) in limits.iter() {
-                if !self.limit_matches(limit, perm, user, &ctx, record) {
+                if !limit.matches(record, &ctx) {
                     out.push(NearMiss::ConditionFalse {
                         role: role.key.clone(),
                         permission: name.clone(),
                         on,
                         limit: written.to_string(),
-                        values: self.limit_values(limit, perm, record),
+                        values: self.limit_values(limit, record),
                     });
                 }
             }

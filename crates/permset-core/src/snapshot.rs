@@ -10,10 +10,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
+use serde_json::Value;
 
 use crate::catalogue::{self, all_permissions};
-use crate::condition::{self, Expr, TypeContext};
-use crate::model::{Access, FieldLevel, Limit, ListVisibility, Model, ObjectDef, Role, Schema, UserKind};
+use crate::condition::{self, CmpOp, Expr, Operand, TypeContext, UserContext};
+use crate::model::{
+    Access, FieldLevel, FieldType, Limit, ListVisibility, Model, ObjectDef, Role, Schema, UserKind,
+};
 use crate::role_set::{Grants, RoleSet, UserHot};
 use crate::validate::{self, Diagnostic, Severity};
 
@@ -47,18 +50,98 @@ pub(crate) struct PermInfo {
     pub(crate) needs_view: Option<PermId>,
     /// The action is `update` (checked before and after, rule 6).
     pub(crate) is_update: bool,
-    /// The object's owner field (what `own` matches), resolved once.
-    pub(crate) owner_field: Option<String>,
-    /// The object's team field (what `team` matches), resolved once.
-    pub(crate) team_field: Option<String>,
 }
 
-/// One limited scope, compiled.
+/// One limited scope, compiled once into the form both the single check
+/// (`matches`) and the list predicate (`to_expr`) read.
 #[derive(Debug)]
 pub(crate) enum CompiledLimit {
-    Own,
-    Team,
+    /// `own` or `team`.
+    Scope(Scope),
+    /// `rule:` or `where:`.
     Condition(Arc<Expr>),
+}
+
+impl CompiledLimit {
+    /// Whether the limit holds for `record` and the acting user (rule 5).
+    pub(crate) fn matches(&self, record: &crate::Record, user: &UserContext<'_>) -> bool {
+        match self {
+            CompiledLimit::Scope(scope) => scope.matches(record, user),
+            CompiledLimit::Condition(expr) => expr.eval(record, user),
+        }
+    }
+
+    /// The limit as a predicate over record fields only, the user's values
+    /// bound: `to_expr(u).matches(r) == matches(r, u)` for every record.
+    pub(crate) fn to_expr(&self, user: &UserContext<'_>) -> Expr {
+        match self {
+            CompiledLimit::Scope(scope) => scope.to_expr(user),
+            CompiledLimit::Condition(expr) => expr.bind(user),
+        }
+    }
+
+    /// The record fields the limit reads, for explain.
+    pub(crate) fn fields(&self) -> Vec<&str> {
+        match self {
+            CompiledLimit::Scope(scope) => {
+                scope.team.iter().chain(&scope.owner).map(String::as_str).collect()
+            }
+            CompiledLimit::Condition(expr) => expr.fields(),
+        }
+    }
+}
+
+/// Rule 5's `own` and `team` for one object, resolved at compile time: the
+/// one place that says what they mean. `own` matches records whose owner
+/// field is the user; `team` those whose team field is one of the user's
+/// teams, and the user's own records too (Group includes Restricted).
+#[derive(Debug)]
+pub(crate) struct Scope {
+    /// The object's owner field (every scope matches the user's own records).
+    owner: Option<String>,
+    /// The object's team field, for `team` only.
+    team: Option<String>,
+}
+
+impl Scope {
+    /// The scope of `limit` (`own` or `team`) on an object; `None` for a
+    /// condition, or when the object lacks the field (validation refuses that).
+    pub(crate) fn of(def: &ObjectDef, limit: &Limit) -> Option<Scope> {
+        match limit {
+            Limit::Own => Some(Scope { owner: Some(def.owner_field.clone()?), team: None }),
+            Limit::Team => {
+                Some(Scope { owner: def.owner_field.clone(), team: Some(def.team_field.clone()?) })
+            }
+            Limit::Rule(_) | Limit::Where(_) => None,
+        }
+    }
+
+    fn matches(&self, record: &crate::Record, user: &UserContext<'_>) -> bool {
+        let value =
+            |field: &Option<String>| field.as_deref().and_then(|f| record.get(f)).and_then(|v| v.as_str());
+        let in_team = || value(&self.team).is_some_and(|t| user.teams.iter().any(|x| x == t));
+        value(&self.owner) == Some(user.id) || in_team()
+    }
+
+    fn to_expr(&self, user: &UserContext<'_>) -> Expr {
+        let field = |name: &String, ty: FieldType| Operand::Field { name: name.clone(), ty };
+        let own = self.owner.as_ref().map(|f| Expr::Compare {
+            left: field(f, FieldType::User),
+            op: CmpOp::Eq,
+            right: Operand::Value(Value::String(user.id.to_owned())),
+        });
+        let team = self.team.as_ref().map(|f| Expr::Compare {
+            left: field(f, FieldType::Team),
+            op: CmpOp::In,
+            right: Operand::Value(Value::Array(user.teams.iter().cloned().map(Value::String).collect())),
+        });
+        let mut any: Vec<Expr> = team.into_iter().chain(own).collect();
+        match any.len() {
+            0 => Expr::Const(false),
+            1 => any.pop().unwrap_or(Expr::Const(false)),
+            _ => Expr::Or(any),
+        }
+    }
 }
 
 /// A grant's access, compiled.
@@ -275,8 +358,6 @@ impl Builder {
             let info = PermInfo {
                 is_object: object.is_some(),
                 is_update: action == "update",
-                owner_field: object.and_then(|o| o.owner_field.clone()),
-                team_field: object.and_then(|o| o.team_field.clone()),
                 name,
                 module,
                 action,
@@ -372,8 +453,9 @@ impl Builder {
     /// cannot happen; it would only drop the limit (deny by default).
     fn compile_limit(&mut self, model: &Model, object: &str, limit: &Limit) -> Option<CompiledLimit> {
         let source = match limit {
-            Limit::Own => return Some(CompiledLimit::Own),
-            Limit::Team => return Some(CompiledLimit::Team),
+            Limit::Own | Limit::Team => {
+                return Scope::of(self.schema.objects.get(object)?, limit).map(CompiledLimit::Scope)
+            }
             Limit::Rule(name) => model.access_rules.get(object)?.get(name)?.clone(),
             Limit::Where(text) => text.clone(),
         };
