@@ -25,6 +25,7 @@ pub mod condition;
 mod decide;
 mod diff;
 mod explain;
+mod fields;
 mod file;
 mod lint;
 mod model;

@@ -14,9 +14,8 @@ use serde_json::Value;
 
 use crate::catalogue::{self, all_permissions};
 use crate::condition::{self, CmpOp, Expr, Operand, TypeContext, UserContext};
-use crate::model::{
-    Access, FieldLevel, FieldType, Limit, ListVisibility, Model, ObjectDef, Role, Schema, UserKind,
-};
+use crate::fields::FieldTable;
+use crate::model::{Access, FieldType, Limit, ListVisibility, Model, ObjectDef, Role, Schema, UserKind};
 use crate::role_set::{Grants, RoleSet, UserHot};
 use crate::validate::{self, Diagnostic, Severity};
 
@@ -50,6 +49,8 @@ pub(crate) struct PermInfo {
     pub(crate) needs_view: Option<PermId>,
     /// The action is `update` (checked before and after, rule 6).
     pub(crate) is_update: bool,
+    /// The action is `create` (every field of the new record is written, rule 7).
+    pub(crate) is_create: bool,
 }
 
 /// One limited scope, compiled once into the form both the single check
@@ -162,6 +163,8 @@ pub(crate) struct CompiledRole {
     pub(crate) table: Box<[CompiledAccess]>,
     /// The table as bitsets.
     pub(crate) grants: Grants,
+    /// Rule 7: the role's level on every field (see `fields.rs`).
+    pub(crate) field_levels: FieldTable,
 }
 
 /// Where a role of a user comes from.
@@ -197,6 +200,10 @@ pub(crate) struct CompiledUser {
 pub(crate) struct ObjectInfo {
     pub(crate) def: ObjectDef,
     pub(crate) view: PermId,
+    /// Position among the objects (the first index of a role's field table).
+    pub(crate) index: u32,
+    /// Field name → position in `def.fields` (the second index); `id` comes last.
+    pub(crate) field_index: FxHashMap<String, u16>,
 }
 
 /// A compiled workspace. Cheap to query, immutable, safe to share across threads.
@@ -358,6 +365,7 @@ impl Builder {
             let info = PermInfo {
                 is_object: object.is_some(),
                 is_update: action == "update",
+                is_create: action == "create",
                 name,
                 module,
                 action,
@@ -427,6 +435,7 @@ impl Builder {
                 role,
                 table: table.into_boxed_slice(),
                 grants,
+                field_levels: FieldTable::default(),
             });
         }
     }
@@ -500,8 +509,24 @@ impl Builder {
         };
         for (name, def) in &snapshot.schema.objects {
             if let Some(&view) = snapshot.perm_ids.get(&format!("{name}_view")) {
-                snapshot.objects.insert(name.clone(), ObjectInfo { def: def.clone(), view });
+                let index = snapshot.objects.len() as u32;
+                let names = def.fields.keys().map(String::as_str).chain(["id"]);
+                let mut field_index = FxHashMap::default();
+                for (i, field) in names.enumerate() {
+                    field_index.entry(field.to_owned()).or_insert(i as u16);
+                }
+                snapshot
+                    .objects
+                    .insert(name.clone(), ObjectInfo { def: def.clone(), view, index, field_index });
             }
+        }
+        let mut objects: Vec<(&str, &ObjectInfo)> =
+            snapshot.objects.iter().map(|(name, info)| (name.as_str(), info)).collect();
+        objects.sort_by_key(|(_, info)| info.index);
+        let tables: Vec<FieldTable> =
+            snapshot.roles.iter().map(|role| snapshot.field_table(role, &objects)).collect();
+        for (role, table) in snapshot.roles.iter_mut().zip(tables) {
+            role.field_levels = table;
         }
         snapshot.single_sets =
             (0..snapshot.roles.len() as RoleIdx).map(|r| snapshot.role_set(Box::new([r]))).collect();
@@ -660,41 +685,5 @@ impl Snapshot {
     /// Whether the object's list and search are open to everyone with view (rule 9).
     pub(crate) fn list_is_open(&self, object: &str) -> bool {
         self.object(object).is_none_or(|o| o.def.list_visibility != Some(ListVisibility::Admins))
-    }
-
-    /// The explicit field level a role gives, or the level implied by its grants (rule 7).
-    ///
-    /// `creating` asks about writing a field of a record being created: a
-    /// role that may create the object (but not update it) may fill its
-    /// unprotected fields, or create would be impossible (Kustomer's
-    /// "View & Create" sets).
-    pub(crate) fn role_field_level(
-        &self,
-        role: &CompiledRole,
-        object: &str,
-        field: &str,
-        creating: bool,
-    ) -> FieldLevel {
-        if let Some(level) = role.role.fields.get(&format!("{object}.{field}")) {
-            return *level;
-        }
-        let protected =
-            self.object(object).and_then(|o| o.def.fields.get(field)).is_some_and(|f| f.protected);
-        if protected {
-            return FieldLevel::None;
-        }
-        let holds = |action: &str| {
-            self.perm_ids
-                .get(&format!("{object}_{action}"))
-                .and_then(|&id| role.table.get(id as usize))
-                .is_some_and(|a| !matches!(a, CompiledAccess::None))
-        };
-        if holds("update") || (creating && holds("create")) {
-            FieldLevel::Edit
-        } else if holds("view") {
-            FieldLevel::Read
-        } else {
-            FieldLevel::None
-        }
     }
 }

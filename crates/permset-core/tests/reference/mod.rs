@@ -377,13 +377,72 @@ impl<'m> Reference<'m> {
                 if needs_view && !self.record_allows(&roles, &view, user_key, user, existing) {
                     return (false, false);
                 }
+                // Rule 7: a write touching a field below `edit` is denied as a whole.
+                let creating = perm.action == "create";
+                let touched = match (creating, is_update, before) {
+                    (true, _, _) => Self::touched(record, None),
+                    (false, true, Some(before)) => Self::touched(record, Some(before)),
+                    _ => Vec::new(),
+                };
+                for field in touched {
+                    if self.field_level_as(user_key, &perm.module, &field, now, creating) != FieldLevel::Edit
+                    {
+                        return (false, false);
+                    }
+                }
                 (true, false)
             }
         }
     }
 
+    /// The fields a write touches (never `id`): for a create every field
+    /// with a value; for an update every field whose value differs between
+    /// the two states, a `null` counting as no value.
+    pub fn touched(record: &Record, before: Option<&Record>) -> Vec<String> {
+        let value = |r: &Record, f: &str| -> Option<serde_json::Value> {
+            match r.get(f) {
+                None | Some(serde_json::Value::Null) => None,
+                Some(v) => Some(v.clone()),
+            }
+        };
+        let mut names: Vec<String> = record.keys().cloned().collect();
+        if let Some(before) = before {
+            names.extend(before.keys().cloned());
+        }
+        names.sort();
+        names.dedup();
+        let mut out = Vec::new();
+        for name in names {
+            if name == "id" {
+                continue;
+            }
+            let after = value(record, &name);
+            let touched = match before {
+                None => after.is_some(),
+                Some(before) => after != value(before, &name),
+            };
+            if touched {
+                out.push(name);
+            }
+        }
+        out
+    }
+
     /// Rule 7: a user's level on one field.
     pub fn field_level(&self, user_key: &str, object: &str, field: &str, now: DateTime<Utc>) -> FieldLevel {
+        self.field_level_as(user_key, object, field, now, false)
+    }
+
+    /// Rule 7, for a field being written: `creating` lets a role that may
+    /// create the object fill its unprotected fields.
+    pub fn field_level_as(
+        &self,
+        user_key: &str,
+        object: &str,
+        field: &str,
+        now: DateTime<Utc>,
+        creating: bool,
+    ) -> FieldLevel {
         let Some(user) = self.model.users.get(user_key) else { return FieldLevel::None };
         let Some(def) = self.schema.objects.get(object) else { return FieldLevel::None };
         if field != "id" && !def.fields.contains_key(field) {
@@ -400,6 +459,7 @@ impl<'m> Reference<'m> {
                 Some(level) => *level,
                 None if protected => FieldLevel::None,
                 None if self.role_gives(role, &self.perm(object, "update")) => FieldLevel::Edit,
+                None if creating && self.role_gives(role, &self.perm(object, "create")) => FieldLevel::Edit,
                 None if self.role_gives(role, &self.perm(object, "view")) => FieldLevel::Read,
                 None => FieldLevel::None,
             };
