@@ -21,7 +21,8 @@
 //! Every decision is asked of the engine compiled twice (at `now`, the
 //! precomputed fast path, and at the beginning of time, the slow path) and of
 //! the reference evaluator in `tests/reference`, which must agree with the
-//! expectation too.
+//! expectation too. A `<object>_view` check with a record is also asked of
+//! the list predicate (`view_predicate(..).matches(record)`).
 
 mod reference;
 
@@ -222,6 +223,20 @@ fn run_text(name: &str, text: &str) -> Vec<String> {
                             d.is_limited()
                         ));
                         break;
+                    }
+                }
+                // A view of a record is also a question for the list predicate:
+                // the records a list shows are exactly those `check` allows.
+                if let (Some((object, "view")), Some(record)) = (permission.rsplit_once('_'), &record) {
+                    for (which, snapshot) in [("fast path", fast), ("slow path", slow)] {
+                        let predicate = snapshot.view_predicate(user, object, now);
+                        if predicate.matches(record) != wanted.0 {
+                            failures.push(format!(
+                                "{at}: list predicate ({which}) `{predicate}` says {}, expected {expect}",
+                                predicate.matches(record)
+                            ));
+                            break;
+                        }
                     }
                 }
                 let r = reference.check(user, permission, record.as_ref(), before.as_ref(), now);
