@@ -2,9 +2,10 @@
 //! rules 1–10, for the differential test and the data-driven cases.
 //!
 //! It reads the raw [`Model`] (never a compiled `Snapshot`) and decides by
-//! looping over assignments and comparing strings. It reuses only the
-//! catalogue (system roles over the merged schema) and the condition language
-//! (`condition::compile` + `Expr::eval`), which have their own tests.
+//! looping over assignments and comparing strings. Conditions are parsed and
+//! evaluated by its own small evaluator (`condition.rs`), never by the
+//! engine's `Expr`. It reuses the catalogue (system roles over the merged
+//! schema), which `tests/catalogue_doc.rs` holds to docs/SYSTEM_ROLES.md.
 //!
 //! Where DESIGN.md is silent it follows the engine's documented conventions:
 //! - a role counts only when its kind equals the user's kind (rule 10);
@@ -17,14 +18,13 @@
 //! - `limited` is only ever reported on an allow.
 #![allow(dead_code, unreachable_pub)]
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use permset_core::condition::{self, Expr, TypeContext, UserContext};
+pub mod condition;
 use permset_core::{
-    merged_schema, system_roles, Access, FieldLevel, FieldType, Grant, Limit, ListVisibility, Model, Record,
-    Role, Schema, User, STANDARD_ACTIONS,
+    merged_schema, system_roles, Access, FieldLevel, Grant, Limit, ListVisibility, Model, Record, Role,
+    Schema, User, STANDARD_ACTIONS,
 };
 
 /// The catalogue merged with a model, computed once per model.
@@ -34,8 +34,6 @@ pub struct Reference<'m> {
     pub system: BTreeMap<String, Role>,
     /// Every permission name (aliases included) → what it means.
     names: BTreeMap<String, Perm>,
-    /// Conditions compiled so far: (object, text) → expression (`None` if it does not compile).
-    compiled: RefCell<BTreeMap<(String, String), Option<Expr>>>,
 }
 
 /// A permission name resolved to its module and canonical action.
@@ -62,8 +60,7 @@ impl<'m> Reference<'m> {
     pub fn new(model: &'m Model) -> Self {
         let schema = merged_schema(&model.schema);
         let system = system_roles(&schema);
-        let mut reference =
-            Reference { model, schema, system, names: BTreeMap::new(), compiled: RefCell::default() };
+        let mut reference = Reference { model, schema, system, names: BTreeMap::new() };
         reference.names = reference.all_names();
         reference
     }
@@ -189,10 +186,6 @@ impl<'m> Reference<'m> {
         roles
     }
 
-    fn user_context<'u>(user_key: &'u str, user: &'u User) -> UserContext<'u> {
-        UserContext { id: user_key, teams: &user.teams, attributes: &user.attributes }
-    }
-
     /// Rule 5 for one limit.
     fn limit_matches(
         &self,
@@ -245,35 +238,10 @@ impl<'m> Reference<'m> {
         user: &User,
         record: &Record,
     ) -> bool {
-        let key = (module.to_string(), text.to_string());
-        let mut cache = self.compiled.borrow_mut();
-        let expr = cache.entry(key).or_insert_with(|| {
-            let object = self.schema.objects.get(module)?;
-            let attributes = self.attribute_types();
-            let ctx = TypeContext { object: module, fields: &object.fields, user_attributes: &attributes };
-            condition::compile(text, &ctx).ok()
-        });
-        match expr {
-            Some(expr) => expr.eval(record, &Self::user_context(user_key, user)),
-            None => false,
-        }
-    }
-
-    /// Declared attribute types, then types inferred from the values users hold.
-    fn attribute_types(&self) -> BTreeMap<String, FieldType> {
-        let mut types = self.schema.user_attributes.clone();
-        for user in self.model.users.values() {
-            for (name, value) in &user.attributes {
-                let ty = match value {
-                    serde_json::Value::Bool(_) => FieldType::Bool,
-                    serde_json::Value::Number(_) => FieldType::Number,
-                    serde_json::Value::Array(_) => FieldType::List(Box::new(FieldType::String)),
-                    _ => FieldType::String,
-                };
-                types.entry(name.clone()).or_insert(ty);
-            }
-        }
-        types
+        let Some(object) = self.schema.objects.get(module) else { return false };
+        let types = |field: &str| object.fields.get(field).map(|f| f.ty.clone());
+        let actor = condition::Actor { id: user_key, teams: &user.teams, attributes: &user.attributes };
+        condition::holds(text, record, &actor, &types)
     }
 
     /// Whether any role in force gives `perm` for this record (rules 4 and 5).
