@@ -1,6 +1,7 @@
 //! Decisions on a compiled snapshot: `check` (rules 1–6 and 10 of
-//! DESIGN.md §2), field levels (rule 7), lookup blanking (rule 8), list
-//! visibility (rule 9) and the view predicate the store turns into SQL.
+//! DESIGN.md §2, and rule 7 for the fields a write touches), lookup blanking
+//! (rule 8), list visibility (rule 9) and the view predicate the store turns
+//! into SQL. Field levels themselves are `fields.rs`.
 //!
 //! Every function here is total: unknown users, permissions, objects or
 //! fields are denied, never errors.
@@ -8,10 +9,10 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::condition::{CmpOp, Expr, Operand, UserContext};
+use crate::condition::{Expr, UserContext};
 use crate::model::{FieldLevel, FieldType, UserKind};
 use crate::role_set::RoleSet;
-use crate::snapshot::{CompiledAccess, CompiledLimit, CompiledUser, ObjectInfo, PermId, RoleIdx, Snapshot};
+use crate::snapshot::{CompiledAccess, CompiledUser, ObjectInfo, PermId, RoleIdx, Snapshot};
 use crate::Record;
 
 /// The answer to a check. Three states, so that "denied but limited" cannot be said.
@@ -179,6 +180,11 @@ impl Snapshot {
                 allowed = self.record_level(set, view, user, existing);
             }
         }
+        // Rule 7: a write touching a field below `edit` is denied as a whole,
+        // here as in the store, so that `check` answers what the write will do.
+        if allowed {
+            allowed = self.first_unwritable_in(&set.roles, info, record, before).is_none();
+        }
         Decision::from_allowed(allowed)
     }
 
@@ -194,101 +200,10 @@ impl Snapshot {
         let ctx = user_context(user);
         set.roles.iter().any(|&r| match self.role_at(r).and_then(|role| role.table.get(perm as usize)) {
             Some(CompiledAccess::Limited(limits)) => {
-                limits.iter().any(|(limit, _)| self.limit_matches(limit, perm, user, &ctx, record))
+                limits.iter().any(|(limit, _)| limit.matches(record, &ctx))
             }
             _ => false,
         })
-    }
-
-    /// Rule 5 for one limit.
-    pub(crate) fn limit_matches(
-        &self,
-        limit: &CompiledLimit,
-        perm: PermId,
-        user: &CompiledUser,
-        ctx: &UserContext<'_>,
-        record: &Record,
-    ) -> bool {
-        let value =
-            |field: &Option<String>| field.as_deref().and_then(|f| record.get(f)).and_then(|v| v.as_str());
-        let Some(info) = self.perm(perm) else { return false };
-        let own = || value(&info.owner_field) == Some(user.key.as_str());
-        match limit {
-            CompiledLimit::Condition(expr) => expr.eval(record, ctx),
-            CompiledLimit::Own => own(),
-            CompiledLimit::Team => {
-                let team = value(&info.team_field);
-                team.is_some_and(|t| user.teams.binary_search_by(|x| x.as_str().cmp(t)).is_ok()) || own()
-            }
-        }
-    }
-
-    /// Rule 7: the actor's access to one field of an object.
-    pub fn field_level<'a>(
-        &self,
-        actor: impl Into<Actor<'a>>,
-        object: &str,
-        field: &str,
-        now: DateTime<Utc>,
-    ) -> FieldLevel {
-        self.field_level_for(actor.into(), object, field, now, false)
-    }
-
-    fn field_level_for(
-        &self,
-        actor: Actor<'_>,
-        object: &str,
-        field: &str,
-        now: DateTime<Utc>,
-        creating: bool,
-    ) -> FieldLevel {
-        let Some(user) = self.user(actor.user) else { return FieldLevel::None };
-        let known = self.object(object).is_some_and(|o| o.def.fields.contains_key(field) || field == "id");
-        if !known {
-            return FieldLevel::None;
-        }
-        let level = if user.account_owner {
-            FieldLevel::Edit
-        } else {
-            self.with_roles(user, now, |roles| self.roles_field_level(roles, object, field, creating))
-        };
-        match actor.scope {
-            None => level,
-            Some(scope) => match self.role_ids.get(scope) {
-                Some(&role) => level.min(self.roles_field_level(&[role], object, field, creating)),
-                None => FieldLevel::None,
-            },
-        }
-    }
-
-    fn roles_field_level(&self, roles: &[RoleIdx], object: &str, field: &str, creating: bool) -> FieldLevel {
-        roles
-            .iter()
-            .filter_map(|&r| self.role_at(r))
-            .map(|role| self.role_field_level(role, object, field, creating))
-            .max()
-            .unwrap_or(FieldLevel::None)
-    }
-
-    /// Rule 7 for every field of an object (plus `id`, readable whenever the object is).
-    pub fn field_levels<'a>(
-        &self,
-        actor: impl Into<Actor<'a>>,
-        object: &str,
-        now: DateTime<Utc>,
-    ) -> Vec<(String, FieldLevel)> {
-        let actor = actor.into();
-        let Some(def) = self.object(object) else { return Vec::new() };
-        let mut out: Vec<(String, FieldLevel)> =
-            def.def.fields.keys().map(|f| (f.clone(), self.field_level(actor, object, f, now))).collect();
-        let view = format!("{object}_view");
-        let id_level = if self.check_scoped(&Request::new(actor.user, &view, now), actor.scope).is_allowed() {
-            FieldLevel::Read
-        } else {
-            FieldLevel::None
-        };
-        out.push(("id".to_owned(), id_level));
-        out
     }
 
     /// Rule 9: whether the actor may list and search the object's records at all.
@@ -335,40 +250,31 @@ impl Snapshot {
     /// The view predicate given by exactly `roles` for user `u`.
     fn predicate_for_roles(&self, u: &CompiledUser, info: &ObjectInfo, roles: &[RoleIdx]) -> Expr {
         let ctx = user_context(u);
-        let owner = info.def.owner_field.as_ref().map(|f| {
-            let field = Operand::Field { name: f.clone(), ty: FieldType::User };
-            Expr::Compare { left: field, op: CmpOp::Eq, right: Operand::Value(u.key.clone().into()) }
-        });
-        let mut any = Vec::new();
+        let mut any: Vec<Expr> = Vec::new();
         for &r in roles {
             match self.role_at(r).and_then(|role| role.table.get(info.view as usize)) {
                 Some(CompiledAccess::All) => return Expr::Const(true),
                 Some(CompiledAccess::Limited(limits)) => {
                     for (limit, _) in limits.iter() {
-                        match limit {
-                            CompiledLimit::Own => any.extend(owner.clone()),
-                            CompiledLimit::Team => {
-                                if let Some(team_field) = &info.def.team_field {
-                                    let teams = u.teams.iter().map(|t| t.clone().into()).collect();
-                                    any.push(Expr::Compare {
-                                        left: Operand::Field {
-                                            name: team_field.clone(),
-                                            ty: FieldType::Team,
-                                        },
-                                        op: CmpOp::In,
-                                        right: Operand::Value(serde_json::Value::Array(teams)),
-                                    });
-                                }
-                                any.extend(owner.clone());
-                            }
-                            CompiledLimit::Condition(expr) => any.push(expr.bind(&ctx)),
+                        match limit.to_expr(&ctx) {
+                            Expr::Const(true) => return Expr::Const(true),
+                            Expr::Const(false) => {}
+                            Expr::Or(items) => any.extend(items),
+                            other => any.push(other),
                         }
                     }
                 }
                 _ => {}
             }
         }
-        any.dedup();
+        // The same scope may come from several roles (`own`, and `team` which includes it).
+        let mut distinct: Vec<Expr> = Vec::with_capacity(any.len());
+        for expr in any {
+            if !distinct.contains(&expr) {
+                distinct.push(expr);
+            }
+        }
+        let mut any = distinct;
         match any.len() {
             0 => Expr::Const(false),
             1 => any.pop().unwrap_or(Expr::Const(false)),
@@ -423,44 +329,6 @@ impl Snapshot {
             out.insert(name.clone(), value);
         }
         out
-    }
-
-    /// Rule 7 for an update: the first touched field the actor may not edit, if any.
-    pub fn first_unwritable_field<'a, 'f>(
-        &self,
-        actor: impl Into<Actor<'a>>,
-        object: &str,
-        fields: impl IntoIterator<Item = &'f str>,
-        now: DateTime<Utc>,
-    ) -> Option<&'f str> {
-        self.first_field_below_edit(actor.into(), object, fields, now, false)
-    }
-
-    /// Rule 7 for a create: the first given field the actor may not fill, if
-    /// any. Like [`Snapshot::first_unwritable_field`], except that a role
-    /// allowed to create the object may fill its unprotected fields without
-    /// an explicit field permission.
-    pub fn first_uncreatable_field<'a, 'f>(
-        &self,
-        actor: impl Into<Actor<'a>>,
-        object: &str,
-        fields: impl IntoIterator<Item = &'f str>,
-        now: DateTime<Utc>,
-    ) -> Option<&'f str> {
-        self.first_field_below_edit(actor.into(), object, fields, now, true)
-    }
-
-    fn first_field_below_edit<'f>(
-        &self,
-        actor: Actor<'_>,
-        object: &str,
-        fields: impl IntoIterator<Item = &'f str>,
-        now: DateTime<Utc>,
-        creating: bool,
-    ) -> Option<&'f str> {
-        fields
-            .into_iter()
-            .find(|f| *f != "id" && self.field_level_for(actor, object, f, now, creating) < FieldLevel::Edit)
     }
 
     /// The kind of a user, if it exists.

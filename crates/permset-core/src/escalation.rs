@@ -237,12 +237,9 @@ impl<'s> Holdings<'s> {
     }
 
     fn field_level(&self, roles: &[RoleIdx], object: &str, field: &str) -> FieldLevel {
-        roles
-            .iter()
-            .filter_map(|&r| self.snapshot.role_at(r))
-            .map(|role| self.snapshot.role_field_level(role, object, field, false))
-            .max()
-            .unwrap_or(FieldLevel::None)
+        self.snapshot
+            .object(object)
+            .map_or(FieldLevel::None, |info| self.snapshot.roles_field_level(roles, info, field, false))
     }
 
     /// One grant of `role`, meant as in `meaning`, not covered at `at`.
@@ -345,7 +342,7 @@ impl<'s> Holdings<'s> {
                 .roles
                 .iter()
                 .filter(|r| !r.role.fields.contains_key(&path))
-                .map(|r| self.snapshot.implied_field_level(r, object))
+                .map(|r| self.snapshot.implied_field_levels(r, object)[0])
                 .max()
                 .unwrap_or(FieldLevel::None);
             let held = self.field_level(&roles, object, field);

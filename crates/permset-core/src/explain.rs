@@ -2,7 +2,8 @@
 //! which grant and which limit matched — and for a deny the near misses in
 //! the order of the troubleshooting checklist: no such role assigned,
 //! assignment in another workspace, expired, team roles ignored for lack of
-//! `teams_view`, condition false with the record's values, misspelt permission.
+//! `teams_view`, condition false with the record's values, a field the write
+//! touches below `edit` (rule 7), misspelt permission.
 //!
 //! Explain is off the hot path: it re-walks the assignments instead of using
 //! the precomputed role sets, and it re-derives the decision from its own walk
@@ -14,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::decide::{user_context, Decision, Request};
+use crate::model::FieldLevel;
 use crate::snapshot::{CompiledAccess, CompiledLimit, CompiledUser, PermId, RoleIdx, Snapshot, Via};
 use crate::suggest::nearest;
 use crate::Record;
@@ -117,6 +119,18 @@ pub enum NearMiss {
         /// The role.
         role: String,
     },
+    /// The write touches a field the user may not edit (rule 7): the store
+    /// would refuse it as a whole, so `check` denies it.
+    FieldNotWritable {
+        /// The object.
+        object: String,
+        /// The first such field.
+        field: String,
+        /// The user's level on it (below `edit`).
+        level: FieldLevel,
+        /// The write: `update` (the field changes) or `create` (the field is set).
+        write: &'static str,
+    },
     /// The permission does not exist.
     UnknownPermission {
         /// The nearest valid name.
@@ -158,6 +172,14 @@ impl fmt::Display for NearMiss {
             }
             NearMiss::WrongKind { permission, role } => {
                 write!(f, "role `{role}` grants `{permission}` but is of the other kind of user and counts for nothing")
+            }
+            NearMiss::FieldNotWritable { object, field, level, write } => {
+                let verb = if *write == "create" { "sets" } else { "changes" };
+                write!(
+                    f,
+                    "the {write} {verb} field `{object}.{field}`, which is `{}` for this user; writing it needs `edit`",
+                    level.as_str()
+                )
             }
             NearMiss::UnknownPermission { suggestion } => write!(f, "unknown permission{}", suggest(suggestion)),
             NearMiss::UnknownUser { suggestion } => write!(f, "unknown user{}", suggest(suggestion)),
@@ -261,6 +283,7 @@ impl Snapshot {
             self.assignment_misses(user, p, request.now, others, &active, &mut out.near_misses);
         }
         out.near_misses.extend(condition_misses);
+        out.near_misses.extend(self.field_miss(user, perm, request));
         out.near_misses.sort_by_key(miss_order);
         // A role assigned twice (directly and via a team) yields the same line twice.
         let mut seen = Vec::new();
@@ -272,6 +295,21 @@ impl Snapshot {
             fresh
         });
         out
+    }
+
+    /// Rule 7: the first field the write touches that the user's roles do not give at `edit`.
+    fn field_miss(&self, user: &CompiledUser, perm: PermId, request: &Request<'_>) -> Option<NearMiss> {
+        let info = self.perm(perm)?;
+        let record = request.record.filter(|_| info.is_object)?;
+        let object = self.object(&info.module)?;
+        let roles = self.roles_in_force(user, request.now);
+        let field = self.first_unwritable_in(&roles, info, record, request.before)?;
+        Some(NearMiss::FieldNotWritable {
+            object: info.module.clone(),
+            field: field.to_owned(),
+            level: self.roles_field_level(&roles, object, field, info.is_create),
+            write: if info.is_create { "create" } else { "update" },
+        })
     }
 
     fn unknown_permission(&self, wanted: &str) -> NearMiss {
@@ -365,8 +403,8 @@ impl Snapshot {
                 }
                 (Some(CompiledAccess::Limited(limits)), Some(rec)) => {
                     for (limit, written) in limits.iter() {
-                        if self.limit_matches(limit, perm, user, &ctx, rec) {
-                            let why = format!("matched: {}", self.limit_values(limit, perm, rec));
+                        if limit.matches(rec, &ctx) {
+                            let why = format!("matched: {}", self.limit_values(limit, rec));
                             return Some(step(written.to_string(), Some(why)));
                         }
                     }
@@ -378,20 +416,11 @@ impl Snapshot {
     }
 
     /// The record values a limit reads, as `field = value` pairs.
-    fn limit_values(&self, limit: &CompiledLimit, perm: PermId, record: &Record) -> String {
-        let object = self.perm(perm).and_then(|p| self.object(&p.module));
-        let fields: Vec<String> = match limit {
-            CompiledLimit::Own => object.and_then(|o| o.def.owner_field.clone()).into_iter().collect(),
-            CompiledLimit::Team => object
-                .map(|o| o.def.team_field.iter().chain(&o.def.owner_field).cloned().collect())
-                .unwrap_or_default(),
-            CompiledLimit::Condition(expr) => expr.fields().into_iter().map(str::to_owned).collect(),
-        };
-        let mut fields = fields;
-        fields.dedup();
+    fn limit_values(&self, limit: &CompiledLimit, record: &Record) -> String {
+        let fields = limit.fields();
         let shown: Vec<String> = fields
             .iter()
-            .map(|f| format!("{f} = {}", record.get(f).map_or_else(|| "null".to_owned(), |v| v.to_string())))
+            .map(|f| format!("{f} = {}", record.get(*f).map_or_else(|| "null".to_owned(), |v| v.to_string())))
             .collect();
         shown.join(", ")
     }
@@ -412,13 +441,13 @@ impl Snapshot {
             let Some(role) = self.role_at(*r) else { continue };
             let Some(CompiledAccess::Limited(limits)) = role.table.get(perm as usize) else { continue };
             for (limit, written) in limits.iter() {
-                if !self.limit_matches(limit, perm, user, &ctx, record) {
+                if !limit.matches(record, &ctx) {
                     out.push(NearMiss::ConditionFalse {
                         role: role.key.clone(),
                         permission: name.clone(),
                         on,
                         limit: written.to_string(),
-                        values: self.limit_values(limit, perm, record),
+                        values: self.limit_values(limit, record),
                     });
                 }
             }
@@ -521,6 +550,7 @@ fn miss_order(miss: &NearMiss) -> u8 {
         NearMiss::TeamRolesIgnored { .. } => 4,
         NearMiss::WrongKind { .. } => 5,
         NearMiss::ConditionFalse { .. } => 6,
-        NearMiss::UnknownPermission { .. } => 7,
+        NearMiss::FieldNotWritable { .. } => 7,
+        NearMiss::UnknownPermission { .. } => 8,
     }
 }

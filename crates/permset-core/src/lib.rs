@@ -27,6 +27,7 @@ mod decide;
 mod diff;
 mod escalation;
 mod explain;
+mod fields;
 mod file;
 mod grants;
 mod lint;

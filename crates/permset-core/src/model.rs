@@ -204,8 +204,11 @@ pub struct Role {
 }
 
 /// A permission granted with some access, and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// Serialized in the full form `{"access": ACCESS, "reason": TEXT}`.
+/// Deserialization also accepts the workspace file's short forms: `"all"`, `"none"`, `"own"`, `"team"`,
+/// `{"rule": NAME}`, `{"where": CONDITION}`, or a list of limits.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Grant {
     /// How much of the module's records the grant covers.
     pub access: Access,
@@ -218,6 +221,90 @@ impl Grant {
     /// A grant without a reason.
     pub fn new(access: Access) -> Self {
         Grant { access, reason: None }
+    }
+}
+
+impl<'de> Deserialize<'de> for Grant {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        grant_from_json(&value).map_err(serde::de::Error::custom)
+    }
+}
+
+const ACCESS_FORMS: &str =
+    "expected `all`, `none`, `own`, `team`, `{\"rule\": NAME}`, `{\"where\": CONDITION}` or a list of limits";
+
+/// A grant in any form the workspace file accepts (`file/roles.rs`), in
+/// JSON: an access alone (`"all"`, `"none"`, `"own"`, `"team"`,
+/// `{"rule": NAME}`, `{"where": CONDITION}`, a list of limits) or the full
+/// form `{"access": ACCESS, "reason": TEXT}`, whose access may also be the
+/// serialized `{"limited": [...]}`.
+fn grant_from_json(value: &serde_json::Value) -> Result<Grant, String> {
+    let serde_json::Value::Object(map) = value else { return Ok(Grant::new(access_from_json(value)?)) };
+    if !map.contains_key("access") && !map.contains_key("reason") {
+        return Ok(Grant::new(access_from_json(value)?));
+    }
+    for key in map.keys() {
+        match key.as_str() {
+            "access" | "reason" => {}
+            "rule" | "where" => {
+                return Err(format!("`{key}` goes inside `access` in the long form of a grant"))
+            }
+            other => return Err(format!("unknown key `{other}` in a grant; expected `access` and `reason`")),
+        }
+    }
+    let reason = match map.get("reason") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(text)) => Some(text.clone()),
+        Some(_) => return Err("a grant's `reason` must be text".to_owned()),
+    };
+    let access = map.get("access").ok_or("a grant has a `reason` but no `access`")?;
+    Ok(Grant { access: access_from_json(access)?, reason })
+}
+
+fn access_from_json(value: &serde_json::Value) -> Result<Access, String> {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s == "all" => Ok(Access::All),
+        Value::String(s) if s == "none" => Ok(Access::None),
+        Value::Array(items) => limits_from_json(items),
+        Value::Object(map) if map.len() == 1 && map.contains_key("limited") => match map.get("limited") {
+            Some(Value::Array(items)) => limits_from_json(items),
+            _ => Err("`limited` must be a list of limits".to_owned()),
+        },
+        other => Ok(Access::Limited(vec![limit_from_json(other)?])),
+    }
+}
+
+fn limits_from_json(items: &[serde_json::Value]) -> Result<Access, String> {
+    let limits = items
+        .iter()
+        .map(|item| match item.as_str() {
+            Some(s @ ("all" | "none")) => {
+                Err(format!("`{s}` cannot be part of an access list; write it alone"))
+            }
+            _ => limit_from_json(item),
+        })
+        .collect::<Result<Vec<Limit>, String>>()?;
+    Ok(Access::Limited(limits))
+}
+
+fn limit_from_json(value: &serde_json::Value) -> Result<Limit, String> {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s == "own" => Ok(Limit::Own),
+        Value::String(s) if s == "team" => Ok(Limit::Team),
+        Value::Object(map) if map.len() == 1 => match map.iter().next() {
+            Some((key, Value::String(text))) if key == "rule" => Ok(Limit::Rule(text.clone())),
+            Some((key, Value::String(text))) if key == "where" => Ok(Limit::Where(text.clone())),
+            Some((key, _)) if key == "rule" || key == "where" => Err(format!("`{key}` must be text")),
+            _ => Err(format!("invalid access {value}; {ACCESS_FORMS}")),
+        },
+        Value::String(s) => {
+            let hint = crate::suggest::did_you_mean(s, ["all", "none", "own", "team"]);
+            Err(format!("invalid access `{s}`; {ACCESS_FORMS}{hint}"))
+        }
+        other => Err(format!("invalid access {other}; {ACCESS_FORMS}")),
     }
 }
 

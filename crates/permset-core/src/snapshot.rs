@@ -10,10 +10,12 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
+use serde_json::Value;
 
 use crate::catalogue::{self, all_permissions};
-use crate::condition::{self, Expr, TypeContext};
-use crate::model::{Access, FieldLevel, Limit, ListVisibility, Model, ObjectDef, Role, Schema, UserKind};
+use crate::condition::{self, CmpOp, Expr, Operand, TypeContext, UserContext};
+use crate::fields::FieldTable;
+use crate::model::{Access, FieldType, Limit, ListVisibility, Model, ObjectDef, Role, Schema, UserKind};
 use crate::role_set::{Grants, RoleSet, UserHot};
 use crate::validate::{self, Diagnostic, Severity};
 
@@ -47,18 +49,100 @@ pub(crate) struct PermInfo {
     pub(crate) needs_view: Option<PermId>,
     /// The action is `update` (checked before and after, rule 6).
     pub(crate) is_update: bool,
-    /// The object's owner field (what `own` matches), resolved once.
-    pub(crate) owner_field: Option<String>,
-    /// The object's team field (what `team` matches), resolved once.
-    pub(crate) team_field: Option<String>,
+    /// The action is `create` (every field of the new record is written, rule 7).
+    pub(crate) is_create: bool,
 }
 
-/// One limited scope, compiled.
+/// One limited scope, compiled once into the form both the single check
+/// (`matches`) and the list predicate (`to_expr`) read.
 #[derive(Debug)]
 pub(crate) enum CompiledLimit {
-    Own,
-    Team,
+    /// `own` or `team`.
+    Scope(Scope),
+    /// `rule:` or `where:`.
     Condition(Arc<Expr>),
+}
+
+impl CompiledLimit {
+    /// Whether the limit holds for `record` and the acting user (rule 5).
+    pub(crate) fn matches(&self, record: &crate::Record, user: &UserContext<'_>) -> bool {
+        match self {
+            CompiledLimit::Scope(scope) => scope.matches(record, user),
+            CompiledLimit::Condition(expr) => expr.eval(record, user),
+        }
+    }
+
+    /// The limit as a predicate over record fields only, the user's values
+    /// bound: `to_expr(u).matches(r) == matches(r, u)` for every record.
+    pub(crate) fn to_expr(&self, user: &UserContext<'_>) -> Expr {
+        match self {
+            CompiledLimit::Scope(scope) => scope.to_expr(user),
+            CompiledLimit::Condition(expr) => expr.bind(user),
+        }
+    }
+
+    /// The record fields the limit reads, for explain.
+    pub(crate) fn fields(&self) -> Vec<&str> {
+        match self {
+            CompiledLimit::Scope(scope) => {
+                scope.team.iter().chain(&scope.owner).map(String::as_str).collect()
+            }
+            CompiledLimit::Condition(expr) => expr.fields(),
+        }
+    }
+}
+
+/// Rule 5's `own` and `team` for one object, resolved at compile time: the
+/// one place that says what they mean. `own` matches records whose owner
+/// field is the user; `team` those whose team field is one of the user's
+/// teams, and the user's own records too (Group includes Restricted).
+#[derive(Debug)]
+pub(crate) struct Scope {
+    /// The object's owner field (every scope matches the user's own records).
+    owner: Option<String>,
+    /// The object's team field, for `team` only.
+    team: Option<String>,
+}
+
+impl Scope {
+    /// The scope of `limit` (`own` or `team`) on an object; `None` for a
+    /// condition, or when the object lacks the field (validation refuses that).
+    pub(crate) fn of(def: &ObjectDef, limit: &Limit) -> Option<Scope> {
+        match limit {
+            Limit::Own => Some(Scope { owner: Some(def.owner_field.clone()?), team: None }),
+            Limit::Team => {
+                Some(Scope { owner: def.owner_field.clone(), team: Some(def.team_field.clone()?) })
+            }
+            Limit::Rule(_) | Limit::Where(_) => None,
+        }
+    }
+
+    fn matches(&self, record: &crate::Record, user: &UserContext<'_>) -> bool {
+        let value =
+            |field: &Option<String>| field.as_deref().and_then(|f| record.get(f)).and_then(|v| v.as_str());
+        let in_team = || value(&self.team).is_some_and(|t| user.teams.iter().any(|x| x == t));
+        value(&self.owner) == Some(user.id) || in_team()
+    }
+
+    fn to_expr(&self, user: &UserContext<'_>) -> Expr {
+        let field = |name: &String, ty: FieldType| Operand::Field { name: name.clone(), ty };
+        let own = self.owner.as_ref().map(|f| Expr::Compare {
+            left: field(f, FieldType::User),
+            op: CmpOp::Eq,
+            right: Operand::Value(Value::String(user.id.to_owned())),
+        });
+        let team = self.team.as_ref().map(|f| Expr::Compare {
+            left: field(f, FieldType::Team),
+            op: CmpOp::In,
+            right: Operand::Value(Value::Array(user.teams.iter().cloned().map(Value::String).collect())),
+        });
+        let mut any: Vec<Expr> = team.into_iter().chain(own).collect();
+        match any.len() {
+            0 => Expr::Const(false),
+            1 => any.pop().unwrap_or(Expr::Const(false)),
+            _ => Expr::Or(any),
+        }
+    }
 }
 
 /// A grant's access, compiled.
@@ -79,6 +163,8 @@ pub(crate) struct CompiledRole {
     pub(crate) table: Box<[CompiledAccess]>,
     /// The table as bitsets.
     pub(crate) grants: Grants,
+    /// Rule 7: the role's level on every field (see `fields.rs`).
+    pub(crate) field_levels: FieldTable,
 }
 
 /// Where a role of a user comes from.
@@ -114,6 +200,10 @@ pub(crate) struct CompiledUser {
 pub(crate) struct ObjectInfo {
     pub(crate) def: ObjectDef,
     pub(crate) view: PermId,
+    /// Position among the objects (the first index of a role's field table).
+    pub(crate) index: u32,
+    /// Field name → position in `def.fields` (the second index); `id` comes last.
+    pub(crate) field_index: FxHashMap<String, u16>,
 }
 
 /// A compiled workspace. Cheap to query, immutable, safe to share across threads.
@@ -275,8 +365,7 @@ impl Builder {
             let info = PermInfo {
                 is_object: object.is_some(),
                 is_update: action == "update",
-                owner_field: object.and_then(|o| o.owner_field.clone()),
-                team_field: object.and_then(|o| o.team_field.clone()),
+                is_create: action == "create",
                 name,
                 module,
                 action,
@@ -346,6 +435,7 @@ impl Builder {
                 role,
                 table: table.into_boxed_slice(),
                 grants,
+                field_levels: FieldTable::default(),
             });
         }
     }
@@ -372,8 +462,9 @@ impl Builder {
     /// cannot happen; it would only drop the limit (deny by default).
     fn compile_limit(&mut self, model: &Model, object: &str, limit: &Limit) -> Option<CompiledLimit> {
         let source = match limit {
-            Limit::Own => return Some(CompiledLimit::Own),
-            Limit::Team => return Some(CompiledLimit::Team),
+            Limit::Own | Limit::Team => {
+                return Scope::of(self.schema.objects.get(object)?, limit).map(CompiledLimit::Scope)
+            }
             Limit::Rule(name) => model.access_rules.get(object)?.get(name)?.clone(),
             Limit::Where(text) => text.clone(),
         };
@@ -418,8 +509,24 @@ impl Builder {
         };
         for (name, def) in &snapshot.schema.objects {
             if let Some(&view) = snapshot.perm_ids.get(&format!("{name}_view")) {
-                snapshot.objects.insert(name.clone(), ObjectInfo { def: def.clone(), view });
+                let index = snapshot.objects.len() as u32;
+                let names = def.fields.keys().map(String::as_str).chain(["id"]);
+                let mut field_index = FxHashMap::default();
+                for (i, field) in names.enumerate() {
+                    field_index.entry(field.to_owned()).or_insert(i as u16);
+                }
+                snapshot
+                    .objects
+                    .insert(name.clone(), ObjectInfo { def: def.clone(), view, index, field_index });
             }
+        }
+        let mut objects: Vec<(&str, &ObjectInfo)> =
+            snapshot.objects.iter().map(|(name, info)| (name.as_str(), info)).collect();
+        objects.sort_by_key(|(_, info)| info.index);
+        let tables: Vec<FieldTable> =
+            snapshot.roles.iter().map(|role| snapshot.field_table(role, &objects)).collect();
+        for (role, table) in snapshot.roles.iter_mut().zip(tables) {
+            role.field_levels = table;
         }
         snapshot.single_sets =
             (0..snapshot.roles.len() as RoleIdx).map(|r| snapshot.role_set(Box::new([r]))).collect();
@@ -578,52 +685,5 @@ impl Snapshot {
     /// Whether the object's list and search are open to everyone with view (rule 9).
     pub(crate) fn list_is_open(&self, object: &str) -> bool {
         self.object(object).is_none_or(|o| o.def.list_visibility != Some(ListVisibility::Admins))
-    }
-
-    /// The explicit field level a role gives, or the level implied by its grants (rule 7).
-    ///
-    /// `creating` asks about writing a field of a record being created: a
-    /// role that may create the object (but not update it) may fill its
-    /// unprotected fields, or create would be impossible (Kustomer's
-    /// "View & Create" sets).
-    pub(crate) fn role_field_level(
-        &self,
-        role: &CompiledRole,
-        object: &str,
-        field: &str,
-        creating: bool,
-    ) -> FieldLevel {
-        if let Some(level) = role.role.fields.get(&format!("{object}.{field}")) {
-            return *level;
-        }
-        let protected =
-            self.object(object).and_then(|o| o.def.fields.get(field)).is_some_and(|f| f.protected);
-        if protected {
-            return FieldLevel::None;
-        }
-        self.implied_field_level_for(role, object, creating)
-    }
-
-    /// The level a role gives an unprotected field of `object` it names no
-    /// permission for: `edit` where it may update the object, `read` where
-    /// it may view it (rule 7).
-    pub(crate) fn implied_field_level(&self, role: &CompiledRole, object: &str) -> FieldLevel {
-        self.implied_field_level_for(role, object, false)
-    }
-
-    fn implied_field_level_for(&self, role: &CompiledRole, object: &str, creating: bool) -> FieldLevel {
-        let holds = |action: &str| {
-            self.perm_ids
-                .get(&format!("{object}_{action}"))
-                .and_then(|&id| role.table.get(id as usize))
-                .is_some_and(|a| !matches!(a, CompiledAccess::None))
-        };
-        if holds("update") || (creating && holds("create")) {
-            FieldLevel::Edit
-        } else if holds("view") {
-            FieldLevel::Read
-        } else {
-            FieldLevel::None
-        }
     }
 }

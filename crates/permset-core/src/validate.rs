@@ -80,6 +80,7 @@ pub(crate) fn validate(model: &Model, schema: &Schema, system: &BTreeMap<String,
     let attributes = user_attribute_types(model, schema);
     let permissions: BTreeSet<String> =
         all_permissions(schema).into_iter().map(|(m, a)| format!("{m}_{a}")).collect();
+    validate_names(model, &mut out);
     validate_schema(schema, &mut out);
     validate_rules(model, schema, &attributes, &mut out);
     for (key, role) in &model.roles {
@@ -91,6 +92,47 @@ pub(crate) fn validate(model: &Model, schema: &Schema, system: &BTreeMap<String,
     }
     validate_people(model, system, &mut out);
     out.0
+}
+
+/// Whether `name` may name a module, action, object, field or role: what
+/// the workspace file accepts (`file/load.rs` asks this same function), so
+/// that a model accepted through the API always exports and re-applies.
+pub(crate) fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// The message for a name [`is_valid_name`] refuses.
+pub(crate) fn invalid_name(what: &str, name: &str) -> String {
+    format!("invalid {what} name `{name}`: use lowercase letters, digits and `_`, starting with a letter")
+}
+
+/// The declared names of modules, actions, objects, fields and roles.
+fn validate_names(model: &Model, out: &mut Findings) {
+    let mut check = |what: &str, path: String, name: &str| {
+        if !is_valid_name(name) {
+            out.error(path, invalid_name(what, name));
+        }
+    };
+    for (name, module) in &model.schema.modules {
+        check("module", format!("modules.{name}"), name);
+        for action in &module.actions {
+            check("action", format!("modules.{name}.actions"), action);
+        }
+    }
+    for (name, object) in &model.schema.objects {
+        check("object", format!("objects.{name}"), name);
+        for action in &object.actions {
+            check("action", format!("objects.{name}.actions"), action);
+        }
+        for field in object.fields.keys() {
+            check("field", format!("objects.{name}.fields.{field}"), field);
+        }
+    }
+    for name in model.roles.keys() {
+        check("role", format!("roles.{name}"), name);
+    }
 }
 
 fn validate_schema(schema: &Schema, out: &mut Findings) {

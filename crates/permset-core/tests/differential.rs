@@ -1,6 +1,11 @@
 //! Differential test: the compiled engine against the plain reference
 //! evaluator of `tests/reference`, on random workspaces and requests.
 //!
+//! Records draw each user and team field on its own (owner, requester and
+//! team differ), and the state before an update is mostly the record with
+//! one field changed, so rule 6 (before and after) and rule 7 (the fields a
+//! write touches) are exercised. `PROPTEST_CASES` raises the case count.
+//!
 //! Each property generates small workspaces (a custom object with enum,
 //! number, user, team and bool fields; teams; agents and end users, some
 //! account owners; custom roles with none/all/own/team/rule/where grants kept
@@ -151,15 +156,28 @@ struct WorkspaceSpec {
     compile_at: Option<i64>,
 }
 
-#[derive(Debug, Clone)]
+/// A record: each field drawn on its own, so that the owner, the requester
+/// and the team of one record are usually different users and teams.
+#[derive(Debug, Clone, Default)]
 struct RecordSpec {
     owner: Option<usize>,
+    requester: Option<usize>,
     team: Option<usize>,
     status: Option<usize>,
     tier: Option<usize>,
     region: Option<usize>,
     total: Option<i64>,
     flag: Option<bool>,
+    /// The object's protected field (`ssn`, `secret`, `assigned_users`).
+    secret: Option<usize>,
+}
+
+/// The state before an update: most often the record with one field changed
+/// (the field, and its new value or removal), sometimes an unrelated record.
+#[derive(Debug, Clone)]
+enum BeforeSpec {
+    OneChanged(u8, u8),
+    Other(RecordSpec),
 }
 
 #[derive(Debug, Clone)]
@@ -167,7 +185,7 @@ struct RequestSpec {
     user: usize,
     permission: usize,
     record: Option<RecordSpec>,
-    before: Option<RecordSpec>,
+    before: Option<BeforeSpec>,
     now: i64,
 }
 
@@ -266,24 +284,55 @@ fn workspace_spec() -> impl Strategy<Value = WorkspaceSpec> {
         )
 }
 
-/// A record from seven bytes (cheap to generate; shrinks towards small values).
+fn pick(byte: u8, n: usize) -> Option<usize> {
+    let i = byte as usize % (n + 1);
+    (i < n).then_some(i)
+}
+
+const TOTALS: [i64; 4] = [0, 99, 100, 500];
+
+/// A record from nine bytes (cheap to generate; shrinks towards small values).
 /// Each byte picks a value, or leaves the field out when it falls past the choices.
 fn record_spec() -> impl Strategy<Value = RecordSpec> {
-    any::<[u8; 7]>().prop_map(|b| {
-        let pick = |byte: u8, n: usize| -> Option<usize> {
-            let i = byte as usize % (n + 1);
-            (i < n).then_some(i)
-        };
-        RecordSpec {
-            owner: pick(b[0], 7),
-            team: pick(b[1], 4),
-            status: pick(b[2], 6),
-            tier: pick(b[3], 3),
-            region: pick(b[4], 3),
-            total: pick(b[5], 4).map(|i| [0i64, 99, 100, 500][i]),
-            flag: pick(b[6], 2).map(|i| i == 1),
-        }
+    any::<[u8; 9]>().prop_map(|b| RecordSpec {
+        owner: pick(b[0], 7),
+        requester: pick(b[7], 7),
+        team: pick(b[1], 4),
+        status: pick(b[2], 6),
+        tier: pick(b[3], 3),
+        region: pick(b[4], 3),
+        total: pick(b[5], 4).map(|i| TOTALS[i]),
+        flag: pick(b[6], 2).map(|i| i == 1),
+        secret: pick(b[8], 2),
     })
+}
+
+fn before_spec() -> impl Strategy<Value = BeforeSpec> {
+    prop_oneof![
+        4 => (any::<u8>(), any::<u8>()).prop_map(|(f, v)| BeforeSpec::OneChanged(f, v)),
+        1 => record_spec().prop_map(BeforeSpec::Other),
+    ]
+}
+
+/// The state before: `record` with one field changed, or another record.
+fn before_of(record: &RecordSpec, before: &BeforeSpec) -> RecordSpec {
+    let (field, value) = match before {
+        BeforeSpec::Other(other) => return other.clone(),
+        BeforeSpec::OneChanged(f, v) => (*f, *v),
+    };
+    let mut out = record.clone();
+    match field % 9 {
+        0 => out.owner = pick(value, 7),
+        1 => out.requester = pick(value, 7),
+        2 => out.team = pick(value, 4),
+        3 => out.status = pick(value, 6),
+        4 => out.tier = pick(value, 3),
+        5 => out.region = pick(value, 3),
+        6 => out.total = pick(value, 4).map(|i| TOTALS[i]),
+        7 => out.flag = pick(value, 2).map(|i| i == 1),
+        _ => out.secret = pick(value, 2),
+    }
+    out
 }
 
 fn request_count() -> usize {
@@ -293,7 +342,7 @@ fn request_count() -> usize {
 const REQUEST_HOURS: [i64; 9] = [-72, -48, -2, -1, 0, 1, 2, 48, 72];
 
 fn request_spec() -> impl Strategy<Value = RequestSpec> {
-    (any::<[u8; 4]>(), prop::option::weighted(0.7, record_spec()), prop::option::weighted(0.3, record_spec()))
+    (any::<[u8; 4]>(), prop::option::weighted(0.7, record_spec()), prop::option::weighted(0.4, before_spec()))
         .prop_map(|(b, record, before)| RequestSpec {
             user: b[0] as usize % 7,
             permission: b[1] as usize % request_count(),
@@ -316,7 +365,10 @@ fn user_key(i: usize) -> &'static str {
     USERS.get(i).copied().unwrap_or("ghost")
 }
 
-fn record(spec: &RecordSpec) -> Record {
+/// The record of `object` a spec describes: only fields the object has
+/// (so creates are not refused for unknown fields), owner and team in the
+/// object's own fields.
+fn record(spec: &RecordSpec, object: &str) -> Record {
     let statuses = ["open", "snoozed", "closed", "placed", "shipped", "returned"];
     let mut r = Record::new();
     let mut put = |k: &str, v: Option<Value>| {
@@ -326,17 +378,37 @@ fn record(spec: &RecordSpec) -> Record {
     };
     let owner = spec.owner.map(|i| json!(user_key(i)));
     let team = spec.team.map(|i| json!(TEAMS.get(i).copied().unwrap_or("nobody")));
-    for f in ["assignee", "requester", "owner"] {
-        put(f, owner.clone());
+    match object {
+        "orders" => {
+            put("owner", owner);
+            put("team", team);
+            put("total", spec.total.map(|t| json!(t)));
+            put("flag", spec.flag.map(|b| json!(b)));
+            put("secret", spec.secret.map(|i| json!(format!("s{i}"))));
+        }
+        _ => {
+            put("assignee", owner);
+            put("assignee_team", team);
+        }
     }
-    put("assignee_team", team.clone());
-    put("team", team);
-    put("status", spec.status.map(|i| json!(statuses[i])));
-    put("tier", spec.tier.map(|i| json!(["basic", "standard", "vip"][i])));
+    if object == "conversations" {
+        put("requester", spec.requester.map(|i| json!(user_key(i))));
+        put("assigned_users", spec.secret.map(|i| json!([user_key(i)])));
+    }
+    if object == "customers" {
+        put("ssn", spec.secret.map(|i| json!(format!("s{i}"))));
+        put("tier", spec.tier.map(|i| json!(["basic", "standard", "vip"][i])));
+    }
+    if object != "customers" {
+        put("status", spec.status.map(|i| json!(statuses[i])));
+    }
     put("region", spec.region.map(|i| json!(["emea", "amer", "apac"][i])));
-    put("total", spec.total.map(|t| json!(t)));
-    put("flag", spec.flag.map(|b| json!(b)));
     r
+}
+
+/// The object a permission name acts on, for building its record.
+fn object_of(permission: &str) -> &'static str {
+    OBJECTS.iter().copied().find(|o| permission.starts_with(o)).unwrap_or("orders")
 }
 
 fn enumeration(values: &[&str]) -> FieldType {
@@ -550,8 +622,11 @@ fn compile(spec: &WorkspaceSpec, model: &Model) -> Option<Snapshot> {
     }
 }
 
+/// 256 cases by default (the whole core suite stays well under a minute in
+/// debug); `PROPTEST_CASES=N` raises it for a longer hunt.
 fn cases() -> ProptestConfig {
-    ProptestConfig { cases: 256, max_shrink_iters: 2000, ..ProptestConfig::default() }
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256);
+    ProptestConfig { cases, max_shrink_iters: 2000, ..ProptestConfig::default() }
 }
 
 fn requests() -> impl Strategy<Value = Vec<RequestSpec>> {
@@ -569,8 +644,14 @@ proptest! {
         let snapshot = snapshot.unwrap();
         let reference = Reference::new(&model);
         for r in &reqs {
-            let (rec, bef) = (r.record.as_ref().map(record), r.before.as_ref().map(record));
             let (user, perm, now) = (user_key(r.user), permission_name(r.permission), hours(r.now));
+            let object = object_of(&perm);
+            let rec = r.record.as_ref().map(|spec| record(spec, object));
+            let bef = match (&r.record, &r.before) {
+                (Some(spec), Some(before)) => Some(record(&before_of(spec, before), object)),
+                (None, Some(before)) => Some(record(&before_of(&RecordSpec::default(), before), object)),
+                _ => None,
+            };
             let request = Request { user, permission: &perm, record: rec.as_ref(), before: bef.as_ref(), now };
             let engine = snapshot.check(&request);
             let (allowed, _) = reference.check(user, &perm, rec.as_ref(), bef.as_ref(), now);
@@ -587,8 +668,14 @@ proptest! {
         let snapshot = snapshot.unwrap();
         let reference = Reference::new(&model);
         for r in &reqs {
-            let (rec, bef) = (r.record.as_ref().map(record), r.before.as_ref().map(record));
             let (user, perm, now) = (user_key(r.user), permission_name(r.permission), hours(r.now));
+            let object = object_of(&perm);
+            let rec = r.record.as_ref().map(|spec| record(spec, object));
+            let bef = match (&r.record, &r.before) {
+                (Some(spec), Some(before)) => Some(record(&before_of(spec, before), object)),
+                (None, Some(before)) => Some(record(&before_of(&RecordSpec::default(), before), object)),
+                _ => None,
+            };
             let request = Request { user, permission: &perm, record: rec.as_ref(), before: bef.as_ref(), now };
             let engine = snapshot.check(&request);
             let expected = reference.check(user, &perm, rec.as_ref(), bef.as_ref(), now);
@@ -621,7 +708,8 @@ proptest! {
         let snapshot = snapshot.unwrap();
         let reference = Reference::new(&model);
         for (u, o, rec, h) in picks {
-            let (user, object, rec) = (user_key(u), OBJECTS[o], record(&rec));
+            let (user, object) = (user_key(u), OBJECTS[o]);
+            let rec = record(&rec, object);
             let predicate = snapshot.view_predicate(user, object, hours(h));
             let (expected, _) = reference.check(user, &format!("{object}_view"), Some(&rec), None, hours(h));
             prop_assert_eq!(predicate.matches(&rec), expected, "{} {} {:?} at {}: predicate {}\n{}", user, object, rec, h, predicate,

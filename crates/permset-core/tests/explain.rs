@@ -186,3 +186,38 @@ fn near_misses_are_not_repeated() {
     unique.dedup();
     assert_eq!(lines.len(), unique.len(), "repeated near misses:\n{}", lines.join("\n"));
 }
+
+/// Rule 7 in explain: an update denied only because it changes a field the
+/// user may not edit names the field as the reason, with the user's level.
+#[test]
+fn near_miss_field_below_edit() {
+    let snapshot = snapshot_of(
+        "workspace: w\n\
+         objects: { customers: { fields: { ssn: { type: string, protected: true } } } }\n\
+         users: { reader: {} }\n\
+         roles: { read_ssn: { grants: { customers_view: all, customers_update: all }, fields: { customers.ssn: read } } }\n\
+         assignments: { users: { reader: [read_ssn] } }\n",
+    );
+    let (before, after) =
+        (record(serde_json::json!({ "ssn": "111" })), record(serde_json::json!({ "ssn": "222" })));
+    let request = Request {
+        user: "reader",
+        permission: "customers_update",
+        record: Some(&after),
+        before: Some(&before),
+        now: now(),
+    };
+    let explanation = snapshot.explain(&request, &[]);
+    assert!(!explanation.decision.is_allowed());
+    assert!(explanation.path.is_empty(), "a deny has no path: {:?}", explanation.path);
+    assert_eq!(
+        explanation.near_misses,
+        vec![NearMiss::FieldNotWritable {
+            object: "customers".into(),
+            field: "ssn".into(),
+            level: permset_core::FieldLevel::Read,
+            write: "update",
+        }]
+    );
+    insta::assert_snapshot!(explanation.to_string());
+}

@@ -21,7 +21,8 @@
 //! Every decision is asked of the engine compiled twice (at `now`, the
 //! precomputed fast path, and at the beginning of time, the slow path) and of
 //! the reference evaluator in `tests/reference`, which must agree with the
-//! expectation too.
+//! expectation too. A `<object>_view` check with a record is also asked of
+//! the list predicate (`view_predicate(..).matches(record)`).
 
 mod reference;
 
@@ -72,10 +73,14 @@ struct Workspace {
 /// Runs one case file; returns a line per failure.
 fn run_file(path: &Path) -> Vec<String> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => return vec![format!("{name}: cannot read: {e}")],
-    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => run_text(&name, &text),
+        Err(e) => vec![format!("{name}: cannot read: {e}")],
+    }
+}
+
+/// Runs the text of one case file; returns a line per failure.
+fn run_text(name: &str, text: &str) -> Vec<String> {
     let mut failures = Vec::new();
     let mut docs: Vec<String> = vec![String::new()];
     for line in text.lines() {
@@ -157,12 +162,23 @@ fn run_file(path: &Path) -> Vec<String> {
                         object.as_str().unwrap_or_default().to_owned(),
                         id.as_str().unwrap_or_default().to_owned(),
                     );
-                    records.insert(key, to_record(rec).unwrap_or_default());
+                    match to_record(rec) {
+                        Some(record) => {
+                            records.insert(key, record);
+                        }
+                        None => failures.push(format!("{at}: record {key:?} must be a map")),
+                    }
                 }
             }
         }
         for (i, check) in checks.iter().enumerate() {
             count += 1;
+            // A misspelt key would otherwise be a check that cannot fail
+            // (`recrod:` asking a module-level question, `expct:` expecting nothing).
+            if let Some(problem) = malformed(check) {
+                failures.push(format!("{at} check {}: {problem}", i + 1));
+                continue;
+            }
             let user = check["user"].as_str().unwrap_or_default();
             let label = check["name"].as_str().map(str::to_owned).unwrap_or_else(|| {
                 let what = ["permission", "field", "list", "write", "redact"]
@@ -184,8 +200,9 @@ fn run_file(path: &Path) -> Vec<String> {
             };
             let expect = check["expect"].as_str().unwrap_or_default();
             if let Some(permission) = check["permission"].as_str() {
-                let record = to_record(&check["record"]);
-                let before = to_record(&check["before"]);
+                // No `record` key is a module-level question; `record: {}` is an empty record.
+                let record = optional_record(check, "record");
+                let before = optional_record(check, "before");
                 let request =
                     Request { user, permission, record: record.as_ref(), before: before.as_ref(), now };
                 let wanted = match expect {
@@ -206,6 +223,20 @@ fn run_file(path: &Path) -> Vec<String> {
                             d.is_limited()
                         ));
                         break;
+                    }
+                }
+                // A view of a record is also a question for the list predicate:
+                // the records a list shows are exactly those `check` allows.
+                if let (Some((object, "view")), Some(record)) = (permission.rsplit_once('_'), &record) {
+                    for (which, snapshot) in [("fast path", fast), ("slow path", slow)] {
+                        let predicate = snapshot.view_predicate(user, object, now);
+                        if predicate.matches(record) != wanted.0 {
+                            failures.push(format!(
+                                "{at}: list predicate ({which}) `{predicate}` says {}, expected {expect}",
+                                predicate.matches(record)
+                            ));
+                            break;
+                        }
                     }
                 }
                 let r = reference.check(user, permission, record.as_ref(), before.as_ref(), now);
@@ -250,8 +281,12 @@ fn run_file(path: &Path) -> Vec<String> {
                     ));
                 }
             } else if let Some(object) = check["redact"].as_str() {
-                let record = to_record(&check["record"]).unwrap_or_default();
-                let wanted = to_record(&check["expect_record"]).unwrap_or_default();
+                let (Some(record), Some(wanted)) =
+                    (optional_record(check, "record"), optional_record(check, "expect_record"))
+                else {
+                    failures.push(format!("{at}: a redact check needs `record` and `expect_record` maps"));
+                    continue;
+                };
                 let lookup = |o: &str, id: &str| records.get(&(o.to_owned(), id.to_owned()));
                 let got = fast.redact(user, object, &record, now, &lookup);
                 if got != wanted {
@@ -271,6 +306,59 @@ fn run_file(path: &Path) -> Vec<String> {
         failures.push(format!("{name}: no checks"));
     }
     failures
+}
+
+/// A record given under `key`: `None` when the key is absent (a module-level
+/// question), the map otherwise. `malformed` has made sure it is a map.
+fn optional_record(check: &Yaml, key: &str) -> Option<Record> {
+    check.as_hash()?.get(&Yaml::String(key.to_owned())).and_then(to_record)
+}
+
+/// What is wrong with a check's shape, if anything: unknown or missing keys,
+/// an expectation its kind does not have, a record that is not a map.
+fn malformed(check: &Yaml) -> Option<String> {
+    let Some(map) = check.as_hash() else { return Some("a check must be a map".into()) };
+    let keys: Vec<&str> = map.keys().filter_map(Yaml::as_str).collect();
+    if keys.len() != map.len() {
+        return Some("check keys must be strings".into());
+    }
+    let kinds = ["permission", "field", "write", "list", "redact"];
+    let kind: Vec<&str> = kinds.iter().copied().filter(|k| keys.contains(k)).collect();
+    let [kind] = kind.as_slice() else {
+        return Some(format!("a check needs exactly one of {kinds:?}, found {kind:?}"));
+    };
+    let (allowed, expectations): (&[&str], &[&str]) = match *kind {
+        "permission" => (&["record", "before", "at", "expect"], &["allow", "deny", "limited"]),
+        "field" => (&["at", "expect"], &["none", "read", "edit"]),
+        "write" => (&["fields", "at", "expect"], &["allow", "deny"]),
+        "list" => (&["at", "expect"], &["allow", "deny"]),
+        _ => (&["record", "expect_record", "at"], &[]),
+    };
+    for key in &keys {
+        if !["name", "user", *kind].contains(key) && !allowed.contains(key) {
+            return Some(format!("unknown key `{key}` in a `{kind}` check"));
+        }
+    }
+    if check["user"].as_str().is_none() {
+        return Some("a check needs a `user`".into());
+    }
+    if !expectations.is_empty() {
+        let expect = check["expect"].as_str().unwrap_or_default();
+        if !expectations.contains(&expect) {
+            return Some(format!("`expect: {expect}` is not one of {expectations:?}"));
+        }
+    }
+    if *kind == "write" && check["fields"].as_vec().is_none_or(|f| f.is_empty()) {
+        return Some("a write check needs a non-empty `fields` list".into());
+    }
+    for key in ["record", "before", "expect_record"] {
+        if let Some(value) = map.get(&Yaml::String(key.to_owned())) {
+            if value.as_hash().is_none() {
+                return Some(format!("`{key}` must be a map"));
+            }
+        }
+    }
+    None
 }
 
 fn default_now() -> DateTime<Utc> {
@@ -320,4 +408,41 @@ fn list_of_lookups_never_returns_unviewable_ids() {
         !shown.contains("secret_company_id"),
         "an unviewable lookup target's id leaks through a list: {shown}"
     );
+}
+
+const RUNNER_WORKSPACE: &str = "workspace: w\nusers: { ann: {} }\nroles: { mine: { grants: { conversations_view: own } } }\nassignments: { users: { ann: [mine] } }\n---\n";
+
+/// The runner itself: a check with no `record` is a module-level question
+/// (a limited grant answers `limited`), while `record: {}` is a record that
+/// `own` does not match. Either reading of the other would fail here.
+#[test]
+fn runner_tells_a_missing_record_from_an_empty_one() {
+    let module = "checks:\n  - { user: ann, permission: conversations_view, expect: limited }\n";
+    assert_eq!(run_text("t", &format!("{RUNNER_WORKSPACE}{module}")), Vec::<String>::new());
+    let empty = "checks:\n  - { user: ann, permission: conversations_view, record: {}, expect: deny }\n";
+    assert_eq!(run_text("t", &format!("{RUNNER_WORKSPACE}{empty}")), Vec::<String>::new());
+    let wrong = "checks:\n  - { user: ann, permission: conversations_view, record: {}, expect: limited }\n";
+    let failures = run_text("t", &format!("{RUNNER_WORKSPACE}{wrong}"));
+    assert!(failures.iter().any(|f| f.contains("engine")), "{failures:?}");
+    assert!(failures.iter().any(|f| f.contains("reference")), "{failures:?}");
+}
+
+/// A misspelt key, a missing user or an unknown expectation is a failure,
+/// never a check that quietly asks something else.
+#[test]
+fn runner_refuses_malformed_checks() {
+    for check in [
+        "{ user: ann, permission: conversations_view, recrod: { assignee: ann }, expect: allow }",
+        "{ permission: conversations_view, expect: deny }",
+        "{ user: ann, permission: conversations_view, expect: alow }",
+        "{ user: ann, permission: conversations_view, record: 3, expect: deny }",
+        "{ user: ann, field: conversations.status, expect: allow }",
+        "{ user: ann, write: conversations, expect: allow }",
+        "{ user: ann, write: conversations, fields: [status], expect: read }",
+        "{ user: ann, redact: conversations, record: { status: open } }",
+        "{ user: ann, permission: conversations_view, list: conversations, expect: deny }",
+    ] {
+        let failures = run_text("t", &format!("{RUNNER_WORKSPACE}checks:\n  - {check}\n"));
+        assert_eq!(failures.len(), 1, "{check} gave {failures:?}");
+    }
 }

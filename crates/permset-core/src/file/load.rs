@@ -158,16 +158,9 @@ impl Loader {
 
     /// Checks a module, object, field, role or action name: `[a-z][a-z0-9_]*`.
     pub(super) fn name(&mut self, name: &str, what: &str, line: usize) -> bool {
-        let mut chars = name.chars();
-        let ok = chars.next().is_some_and(|c| c.is_ascii_lowercase())
-            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        let ok = crate::validate::is_valid_name(name);
         if !ok {
-            self.err(
-                line,
-                format!(
-                    "invalid {what} name `{name}`: use lowercase letters, digits and `_`, starting with a letter"
-                ),
-            );
+            self.err(line, crate::validate::invalid_name(what, name));
         }
         ok
     }

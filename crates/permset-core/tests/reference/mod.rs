@@ -2,9 +2,10 @@
 //! rules 1–10, for the differential test and the data-driven cases.
 //!
 //! It reads the raw [`Model`] (never a compiled `Snapshot`) and decides by
-//! looping over assignments and comparing strings. It reuses only the
-//! catalogue (system roles over the merged schema) and the condition language
-//! (`condition::compile` + `Expr::eval`), which have their own tests.
+//! looping over assignments and comparing strings. Conditions are parsed and
+//! evaluated by its own small evaluator (`condition.rs`), never by the
+//! engine's `Expr`. It reuses the catalogue (system roles over the merged
+//! schema), which `tests/catalogue_doc.rs` holds to docs/SYSTEM_ROLES.md.
 //!
 //! Where DESIGN.md is silent it follows the engine's documented conventions:
 //! - a role counts only when its kind equals the user's kind (rule 10);
@@ -17,14 +18,13 @@
 //! - `limited` is only ever reported on an allow.
 #![allow(dead_code, unreachable_pub)]
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use permset_core::condition::{self, Expr, TypeContext, UserContext};
+pub mod condition;
 use permset_core::{
-    merged_schema, system_roles, Access, FieldLevel, FieldType, Grant, Limit, ListVisibility, Model, Record,
-    Role, Schema, User, STANDARD_ACTIONS,
+    merged_schema, system_roles, Access, FieldLevel, Grant, Limit, ListVisibility, Model, Record, Role,
+    Schema, User, STANDARD_ACTIONS,
 };
 
 /// The catalogue merged with a model, computed once per model.
@@ -34,8 +34,6 @@ pub struct Reference<'m> {
     pub system: BTreeMap<String, Role>,
     /// Every permission name (aliases included) → what it means.
     names: BTreeMap<String, Perm>,
-    /// Conditions compiled so far: (object, text) → expression (`None` if it does not compile).
-    compiled: RefCell<BTreeMap<(String, String), Option<Expr>>>,
 }
 
 /// A permission name resolved to its module and canonical action.
@@ -62,8 +60,7 @@ impl<'m> Reference<'m> {
     pub fn new(model: &'m Model) -> Self {
         let schema = merged_schema(&model.schema);
         let system = system_roles(&schema);
-        let mut reference =
-            Reference { model, schema, system, names: BTreeMap::new(), compiled: RefCell::default() };
+        let mut reference = Reference { model, schema, system, names: BTreeMap::new() };
         reference.names = reference.all_names();
         reference
     }
@@ -189,10 +186,6 @@ impl<'m> Reference<'m> {
         roles
     }
 
-    fn user_context<'u>(user_key: &'u str, user: &'u User) -> UserContext<'u> {
-        UserContext { id: user_key, teams: &user.teams, attributes: &user.attributes }
-    }
-
     /// Rule 5 for one limit.
     fn limit_matches(
         &self,
@@ -245,35 +238,10 @@ impl<'m> Reference<'m> {
         user: &User,
         record: &Record,
     ) -> bool {
-        let key = (module.to_string(), text.to_string());
-        let mut cache = self.compiled.borrow_mut();
-        let expr = cache.entry(key).or_insert_with(|| {
-            let object = self.schema.objects.get(module)?;
-            let attributes = self.attribute_types();
-            let ctx = TypeContext { object: module, fields: &object.fields, user_attributes: &attributes };
-            condition::compile(text, &ctx).ok()
-        });
-        match expr {
-            Some(expr) => expr.eval(record, &Self::user_context(user_key, user)),
-            None => false,
-        }
-    }
-
-    /// Declared attribute types, then types inferred from the values users hold.
-    fn attribute_types(&self) -> BTreeMap<String, FieldType> {
-        let mut types = self.schema.user_attributes.clone();
-        for user in self.model.users.values() {
-            for (name, value) in &user.attributes {
-                let ty = match value {
-                    serde_json::Value::Bool(_) => FieldType::Bool,
-                    serde_json::Value::Number(_) => FieldType::Number,
-                    serde_json::Value::Array(_) => FieldType::List(Box::new(FieldType::String)),
-                    _ => FieldType::String,
-                };
-                types.entry(name.clone()).or_insert(ty);
-            }
-        }
-        types
+        let Some(object) = self.schema.objects.get(module) else { return false };
+        let types = |field: &str| object.fields.get(field).map(|f| f.ty.clone());
+        let actor = condition::Actor { id: user_key, teams: &user.teams, attributes: &user.attributes };
+        condition::holds(text, record, &actor, &types)
     }
 
     /// Whether any role in force gives `perm` for this record (rules 4 and 5).
@@ -377,13 +345,72 @@ impl<'m> Reference<'m> {
                 if needs_view && !self.record_allows(&roles, &view, user_key, user, existing) {
                     return (false, false);
                 }
+                // Rule 7: a write touching a field below `edit` is denied as a whole.
+                let creating = perm.action == "create";
+                let touched = match (creating, is_update, before) {
+                    (true, _, _) => Self::touched(record, None),
+                    (false, true, Some(before)) => Self::touched(record, Some(before)),
+                    _ => Vec::new(),
+                };
+                for field in touched {
+                    if self.field_level_as(user_key, &perm.module, &field, now, creating) != FieldLevel::Edit
+                    {
+                        return (false, false);
+                    }
+                }
                 (true, false)
             }
         }
     }
 
+    /// The fields a write touches (never `id`): for a create every field
+    /// with a value; for an update every field whose value differs between
+    /// the two states, a `null` counting as no value.
+    pub fn touched(record: &Record, before: Option<&Record>) -> Vec<String> {
+        let value = |r: &Record, f: &str| -> Option<serde_json::Value> {
+            match r.get(f) {
+                None | Some(serde_json::Value::Null) => None,
+                Some(v) => Some(v.clone()),
+            }
+        };
+        let mut names: Vec<String> = record.keys().cloned().collect();
+        if let Some(before) = before {
+            names.extend(before.keys().cloned());
+        }
+        names.sort();
+        names.dedup();
+        let mut out = Vec::new();
+        for name in names {
+            if name == "id" {
+                continue;
+            }
+            let after = value(record, &name);
+            let touched = match before {
+                None => after.is_some(),
+                Some(before) => after != value(before, &name),
+            };
+            if touched {
+                out.push(name);
+            }
+        }
+        out
+    }
+
     /// Rule 7: a user's level on one field.
     pub fn field_level(&self, user_key: &str, object: &str, field: &str, now: DateTime<Utc>) -> FieldLevel {
+        self.field_level_as(user_key, object, field, now, false)
+    }
+
+    /// Rule 7, for a field being written: `creating` lets a role that may
+    /// create the object fill its unprotected fields.
+    pub fn field_level_as(
+        &self,
+        user_key: &str,
+        object: &str,
+        field: &str,
+        now: DateTime<Utc>,
+        creating: bool,
+    ) -> FieldLevel {
         let Some(user) = self.model.users.get(user_key) else { return FieldLevel::None };
         let Some(def) = self.schema.objects.get(object) else { return FieldLevel::None };
         if field != "id" && !def.fields.contains_key(field) {
@@ -400,6 +427,7 @@ impl<'m> Reference<'m> {
                 Some(level) => *level,
                 None if protected => FieldLevel::None,
                 None if self.role_gives(role, &self.perm(object, "update")) => FieldLevel::Edit,
+                None if creating && self.role_gives(role, &self.perm(object, "create")) => FieldLevel::Edit,
                 None if self.role_gives(role, &self.perm(object, "view")) => FieldLevel::Read,
                 None => FieldLevel::None,
             };
