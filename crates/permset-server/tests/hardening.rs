@@ -120,10 +120,10 @@ async fn csv_export_neutralises_formula_cells() {
         let resp = owner.get("objects/customers/export?format=csv").await;
         assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
         let csv = resp.text;
-        for cell in
-            ["f0,'=1+2,", "f1,'+1,", "f2,'-2,", "f3,'@SUM(A1),", "f4,'\tx,", "f5,\"'\ry\",", "f6,plain,"]
-        {
-            assert!(csv.contains(cell), "no `{cell:?}` in {csv:?}");
+        let expected = [",'=1+2,", ",'+1,", ",'-2,", ",'@SUM(A1),", ",'\tx,", ",\"'\ry\",", ",plain,"];
+        for (i, cell) in expected.iter().enumerate() {
+            let row = csv.split("\r\n").find(|row| row.starts_with(&format!("f{i},"))).unwrap();
+            assert!(row.contains(cell), "no {cell:?} in {row:?}");
         }
         // NDJSON is data, not a spreadsheet: values stay as they were.
         let ndjson = owner.get("objects/customers/export").await.text;
@@ -226,14 +226,14 @@ async fn unknown_names_in_check_and_explain_are_422_with_a_suggestion() {
 async fn record_writes_racing_model_changes_all_succeed() {
     on_each_backend(|s| async move {
         let id = s.create("olivia", "customers", json!({ "name": "n0", "tier": "basic" })).await;
-        // Writers: 8 tasks of 12 PATCHes each; meanwhile 3 editors put users through the service key.
+        // Writers: 8 tasks of 20 PATCHes each; meanwhile another client puts users through the service key.
         let mut writers = Vec::new();
         for w in 0..8 {
             let url = s.user("olivia").url(&format!("objects/customers/records/{id}"));
             let (http, key) = (s.http.clone(), s.service_key.clone());
             writers.push(tokio::spawn(async move {
                 let mut statuses = Vec::new();
-                for i in 0..12 {
+                for i in 0..20 {
                     let req = http
                         .patch(&url)
                         .bearer_auth(&key)
@@ -245,23 +245,9 @@ async fn record_writes_racing_model_changes_all_succeed() {
                 statuses
             }));
         }
-        let mut editors = Vec::new();
-        for e in 0..3 {
-            let (http, key) = (s.http.clone(), s.service_key.clone());
-            let base = s.service().url("users");
-            editors.push(tokio::spawn(async move {
-                for i in 0..15 {
-                    let req = http
-                        .put(format!("{base}/temp{e}_{i}"))
-                        .bearer_auth(&key)
-                        .json(&json!({ "kind": "agent" }));
-                    let resp = common::read(req.send().await.unwrap()).await;
-                    assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
-                }
-            }));
-        }
-        for editor in editors {
-            editor.await.unwrap();
+        for i in 0..60 {
+            let resp = s.service().put(&format!("users/temp{i}"), json!({ "kind": "agent" })).await;
+            assert_eq!(resp.status, StatusCode::OK, "{}", resp.text);
         }
         let mut failed = Vec::new();
         for writer in writers {
@@ -269,7 +255,7 @@ async fn record_writes_racing_model_changes_all_succeed() {
         }
         assert!(
             failed.is_empty(),
-            "{} of 96 PATCHes failed: {:?}",
+            "{} of 160 PATCHes failed: {:?}",
             failed.len(),
             &failed[..failed.len().min(3)]
         );
