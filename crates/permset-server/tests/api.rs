@@ -401,7 +401,10 @@ async fn records_are_decided_for_the_acting_user() {
         vic.get(&format!("objects/customers/records/{basic}"))
             .await
             .error(StatusCode::NOT_FOUND, "not_found");
-        assert_eq!(ids(vic.get("objects/customers/records").await.ok(StatusCode::OK)), std::slice::from_ref(vip));
+        assert_eq!(
+            ids(vic.get("objects/customers/records").await.ok(StatusCode::OK)),
+            std::slice::from_ref(vip)
+        );
         // An agent with no role sees nothing and writes nothing.
         let lena = s.user("lena");
         lena.get("objects/conversations/records").await.error(StatusCode::FORBIDDEN, "forbidden");

@@ -263,3 +263,17 @@ async fn record_writes_racing_model_changes_all_succeed() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_page_never_writes_server_text_as_html() {
+    on_each_backend(|s| async move {
+        let page = s.key(None).get("/admin").await;
+        assert_eq!(page.status, StatusCode::OK);
+        // Error messages echo user input (a role name, a filter): as HTML they would run as script.
+        for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
+            assert!(!page.text.contains(sink), "the admin page uses `{sink}`");
+        }
+        assert!(page.text.contains("textContent"), "the admin page writes no text at all?");
+    })
+    .await;
+}
