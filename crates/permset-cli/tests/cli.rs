@@ -70,12 +70,33 @@ fn check_limited_module_question() {
     assert!(out.contains("limited"), "{out}");
 }
 
+/// Runs `command` (`check` or `explain`) on the example file.
+fn decide(command: &str, extra: &[&str]) -> Output {
+    let file = example();
+    let mut args = vec![command, file.to_str().unwrap_or_default()];
+    args.extend_from_slice(extra);
+    permset(&args)
+}
+
 #[test]
-fn check_unknown_permission_is_a_deny_with_a_note() {
-    let o = check(&["--user", "bob", "--permission", "contact_view"]);
-    assert_eq!(o.status.code(), Some(0));
-    assert_eq!(stdout(&o).lines().next(), Some("deny"));
-    assert!(stderr(&o).contains("contacts_view"), "{}", stderr(&o));
+fn unknown_permission_or_user_is_an_input_error_not_a_deny() {
+    for command in ["check", "explain"] {
+        let o = decide(command, &["--user", "bob", "--permission", "contact_view"]);
+        assert_eq!(o.status.code(), Some(2), "{command}: {}", stdout(&o));
+        assert!(stdout(&o).is_empty(), "{command} printed a decision: {}", stdout(&o));
+        assert!(
+            stderr(&o).contains("unknown permission `contact_view`; did you mean `contacts_view`?"),
+            "{command}: {}",
+            stderr(&o)
+        );
+        let o = decide(command, &["--user", "bobb", "--permission", "customers_view"]);
+        assert_eq!(o.status.code(), Some(2), "{command}: {}", stdout(&o));
+        assert!(stdout(&o).is_empty(), "{command} printed a decision: {}", stdout(&o));
+        assert!(stderr(&o).contains("unknown user `bobb`; did you mean `bob`?"), "{command}: {}", stderr(&o));
+        // An alias is a known permission.
+        let o = decide(command, &["--user", "bob", "--permission", "customers_edit"]);
+        assert_eq!(o.status.code(), Some(0), "{command}: {}", stderr(&o));
+    }
 }
 
 #[test]

@@ -33,6 +33,7 @@ mod grants;
 mod lint;
 mod model;
 mod permissions;
+mod resolve;
 mod role_set;
 mod scoped;
 mod snapshot;
@@ -57,6 +58,7 @@ pub use model::{
     ModuleDef, ObjectDef, Role, Schema, Settings, Team, User, UserKind,
 };
 pub use permissions::EffectivePermission;
+pub use resolve::{NameKind, UnknownName};
 pub use snapshot::{CompileError, Snapshot};
 pub use suggest::{did_you_mean, nearest};
 pub use validate::{Diagnostic, Severity};

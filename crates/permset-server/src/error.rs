@@ -2,7 +2,9 @@
 //! with the right status. Internal errors are logged with a request id and shown
 //! to clients as a generic message carrying that id.
 
-use axum::http::StatusCode;
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -74,6 +76,31 @@ impl ApiError {
     /// 422: well-formed but invalid (validation findings in `details`).
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+    }
+
+    /// 405: the route exists, the method does not.
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message)
+    }
+
+    /// 414: the request URI is too long.
+    pub fn uri_too_long(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::URI_TOO_LONG, "uri_too_long", message)
+    }
+
+    /// 422 `unknown_permission` / `unknown_user`: a name a decision request
+    /// gives that the workspace does not know, with the nearest one.
+    pub fn unknown_name(error: &permset_core::UnknownName) -> Self {
+        let code = match error.kind {
+            permset_core::NameKind::Permission => "unknown_permission",
+            permset_core::NameKind::User => "unknown_user",
+        };
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, error.to_string())
+    }
+
+    /// The error object alone (`{code, message, details}`), for one item of a batch.
+    pub(crate) fn detail(self) -> ErrorDetail {
+        ErrorDetail { code: self.code, message: self.message, details: self.details }
     }
 
     /// 500: logged with an id; the client sees only the id.
@@ -148,4 +175,39 @@ impl From<permset_store::StoreError> for ApiError {
             }
         }
     }
+}
+
+/// The longest request URI (path and query) the API reads, in bytes.
+pub(crate) const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Gives the answers the router makes by itself the API's error body: a URI
+/// over [`MAX_URI_BYTES`] is 414, and axum's bare 405 (a route that lacks
+/// the method) becomes `method_not_allowed`, keeping its `Allow` header.
+/// (A URI over 64 KiB never reaches the router: hyper refuses it with a bare 414.)
+pub(crate) async fn router_errors(request: Request, next: Next) -> Response {
+    let uri_len = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri_len > MAX_URI_BYTES {
+        return ApiError::uri_too_long(format!("the request URI is longer than {MAX_URI_BYTES} bytes"))
+            .into_response();
+    }
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED || is_json {
+        return response;
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let allowed = allow.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default().replace(',', ", ");
+    let mut answer = ApiError::method_not_allowed(format!(
+        "method `{method}` is not allowed here; this route takes {allowed}"
+    ))
+    .into_response();
+    if let Some(allow) = allow {
+        answer.headers_mut().insert(header::ALLOW, allow);
+    }
+    answer
 }

@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/admin", get(ops::admin_page))
         .fallback(|| async { ApiError::not_found("no such route; see /v1/openapi.json") })
+        .layer(middleware::from_fn(error::router_errors))
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -22,7 +22,7 @@ use crate::routes::{admin, decisions, model, records};
     ),
     components(schemas(
         crate::error::ErrorBody, crate::error::ErrorDetail,
-        decisions::CheckRequest, decisions::CheckResponse, decisions::BatchRequest, decisions::BatchResponse, decisions::BatchItem,
+        decisions::CheckRequest, decisions::CheckResponse, decisions::BatchRequest, decisions::BatchResponse, decisions::BatchItem, decisions::Decided,
         model::CloneRequest, model::AssignmentRequest, model::RuleRequest, admin::KeyRequest,
         crate::change::Written,
     )),

@@ -140,9 +140,14 @@ async fn end_user_export_holds_only_exportable_records_and_readable_fields() {
         assert_eq!(rows[1], "o2,20,acme_corp,,alice,,closed,tier1,Beta gadget");
         assert_eq!(rows.len(), 2);
         // No export grant: refused before anything is read.
-        let err =
-            b.store.export_records(snap.clone(), "olivia_missing", "orders", &q, ExportFormat::Csv, now);
-        assert!(matches!(err, Err(StoreError::Forbidden { .. })));
+        // (vera views every order but holds no export grant.)
+        let err = b.store.export_records(snap.clone(), "vera", "orders", &q, ExportFormat::Csv, now);
+        match err {
+            Err(StoreError::Forbidden { message }) => assert!(message.contains("orders_export"), "{message}"),
+            Err(other) => panic!("expected forbidden, got {other}"),
+            Ok(_) => panic!("export without an export grant was allowed"),
+        }
+        assert_eq!(list(&b, &snap, "vera", ListQuery::default()).await.unwrap().len(), 4);
         // Many records: exported across batches, in id order, all of them.
         let many: Vec<String> = (0..1005).map(|i| format!("m{i:05}")).collect();
         for id in &many {
@@ -177,7 +182,8 @@ async fn single_reads_hide_unviewable_records_and_blank_lookups() {
         assert_eq!(o1["customer"], Value::Null);
         assert!(!o1.contains_key("note"));
         // The lookup target itself is not readable either.
-        assert!(b.store.get_record(&snap, "eve", "customers", "c1", now).await.is_err());
+        let err = b.store.get_record(&snap, "eve", "customers", "c1", now).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
         let c1 = b.store.get_record(&snap, "alice", "customers", "c1", now).await.unwrap();
         assert!(!c1.contains_key("ssn"), "protected field shown without an explicit grant");
         let full = b.store.get_record(&snap, "olivia", "orders", "o1", now).await.unwrap();
@@ -227,7 +233,8 @@ async fn writes_are_checked_by_field_and_before_and_after() {
         assert!(matches!(s.delete_record(&snap, "bob", "orders", "o2", now).await, Err(StoreError::NotFound { .. })));
         assert!(matches!(s.delete_record(&snap, "bob", "orders", "o1", now).await, Err(StoreError::Forbidden { .. })));
         s.delete_record(&snap, "alice", "orders", "o3", now).await.unwrap();
-        assert!(s.get_record(&snap, "olivia", "orders", "o3", now).await.is_err());
+        let err = s.get_record(&snap, "olivia", "orders", "o3", now).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
         // Values are validated against the schema, with the nearest name.
         let invalid = |r: Result<Record, StoreError>| match r {
             Err(StoreError::Invalid { message }) => message,
@@ -307,8 +314,10 @@ async fn scoped_actors_get_the_intersection_of_user_and_key_role() {
         assert!(matches!(err, StoreError::Forbidden { .. }), "{err}");
         // A key scoped to a role without orders_view sees nothing.
         let narrow = Actor { user: "alice", scope: Some("billing") };
-        assert!(b.store.list_records(&snap, narrow, "orders", &q, now).await.is_err());
-        assert!(b.store.get_record(&snap, narrow, "orders", "o1", now).await.is_err());
+        let err = b.store.list_records(&snap, narrow, "orders", &q, now).await.unwrap_err();
+        assert!(matches!(err, StoreError::Forbidden { .. }), "{err}");
+        let err = b.store.get_record(&snap, narrow, "orders", "o1", now).await.unwrap_err();
+        assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
     })
     .await;
 }
@@ -319,28 +328,57 @@ async fn import_creates_all_or_nothing_with_the_checks_of_create() {
         let snap = setup(&b).await;
         let now = Utc::now();
         let s = &b.store;
-        let batch: Vec<Record> =
-            (0..1200).map(|i| rec(json!({"id": format!("imp{i}"), "company": "acme_corp"}))).collect();
+        let batch: Vec<Record> = (0..1200).map(|_| rec(json!({"company": "acme_corp"}))).collect();
         let ids = s.import_records(&snap, "eve", "orders", batch, now).await.unwrap();
         assert_eq!(ids.len(), 1200);
-        let stored = s.get_record(&snap, "olivia", "orders", "imp1199", now).await.unwrap();
+        let stored = s.get_record(&snap, "olivia", "orders", &ids[1199], now).await.unwrap();
         assert_eq!(stored["company"], "acme_corp");
+        let probes = ListQuery { limit: Some(1000), search: Some("probe".into()), ..ListQuery::default() };
         // One record the actor may not create fails the whole import, before anything is written.
         let mixed = vec![
-            rec(json!({"id": "ok1", "company": "acme_corp"})),
-            rec(json!({"id": "bad1", "company": "globex"})),
+            rec(json!({"title": "probe", "company": "acme_corp"})),
+            rec(json!({"title": "probe", "company": "globex"})),
         ];
         let err = s.import_records(&snap, "eve", "orders", mixed, now).await.unwrap_err();
         assert!(matches!(err, StoreError::Forbidden { .. }), "{err}");
-        assert!(s.get_record(&snap, "olivia", "orders", "ok1", now).await.is_err());
+        let written = s.list_records(&snap, "olivia", "orders", &probes, now).await.unwrap().records;
+        assert!(written.is_empty(), "a refused import wrote records: {written:?}");
+        // A chosen id needs view of every order, like a single create; eve's view is limited.
+        let chosen = vec![rec(json!({"id": "new0", "title": "probe", "company": "acme_corp"}))];
+        let err = s.import_records(&snap, "eve", "orders", chosen, now).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Forbidden { ref message } if message.contains("leave `id` out")),
+            "{err}"
+        );
         // An existing id is a conflict for the whole import.
         let again = vec![
-            rec(json!({"id": "new1", "company": "acme_corp"})),
-            rec(json!({"id": "imp0", "company": "acme_corp"})),
+            rec(json!({"id": "new1", "title": "probe", "company": "acme_corp"})),
+            rec(json!({"id": "o1", "title": "probe", "company": "acme_corp"})),
         ];
-        let err = s.import_records(&snap, "eve", "orders", again, now).await.unwrap_err();
+        let err = s.import_records(&snap, "alice", "orders", again, now).await.unwrap_err();
         assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
-        assert!(s.get_record(&snap, "olivia", "orders", "new1", now).await.is_err());
+        let written = s.list_records(&snap, "olivia", "orders", &probes, now).await.unwrap().records;
+        assert!(written.is_empty(), "a refused import wrote records: {written:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn chosen_ids_do_not_reveal_records_the_user_cannot_view() {
+    on_each_backend(|b| async move {
+        let snap = setup(&b).await;
+        let now = Utc::now();
+        let s = &b.store;
+        // eve views only her company's orders: o3 (other_corp) exists but is hidden from her.
+        let create = |id: &str| rec(json!({"id": id, "company": "acme_corp"}));
+        let hidden = s.create_record(&snap, "eve", "orders", create("o3"), now).await.unwrap_err();
+        let free = s.create_record(&snap, "eve", "orders", create("o999"), now).await.unwrap_err();
+        assert_eq!(hidden.to_string(), free.to_string(), "a hidden id answers unlike a free one");
+        assert!(matches!(free, StoreError::Forbidden { .. }), "{free}");
+        // alice views every order: a taken id is a conflict, a free one is hers.
+        let taken = s.create_record(&snap, "alice", "orders", create("o3"), now).await.unwrap_err();
+        assert!(matches!(taken, StoreError::Conflict { .. }), "{taken}");
+        s.create_record(&snap, "alice", "orders", create("o999"), now).await.unwrap();
     })
     .await;
 }

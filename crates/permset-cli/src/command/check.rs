@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use permset_core::{NearMiss, Request};
+use permset_core::{Request, Snapshot};
 
 use crate::input;
 
@@ -45,17 +45,19 @@ pub(crate) fn run(args: &RequestArgs) -> Result<ExitCode> {
         before: before.as_ref(),
         now,
     };
+    resolve(&workspace.snapshot, &request)?;
     let decision = workspace.snapshot.check(&request);
     println!("{}", if decision.is_allowed() { "allow" } else { "deny" });
     if decision.is_limited() {
         println!("limited: only some records");
     }
-    // Unknown names are denies, not errors; say so on stderr so a typo is not silent.
-    let explanation = workspace.snapshot.explain(&request, &[]);
-    for miss in &explanation.near_misses {
-        if matches!(miss, NearMiss::UnknownPermission { .. } | NearMiss::UnknownUser { .. }) {
-            eprintln!("note: {miss}");
-        }
-    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An unknown user or permission is bad input (exit 2 with the nearest
+/// name), not a deny: the engine's `check` would quietly deny it.
+pub(crate) fn resolve(snapshot: &Snapshot, request: &Request<'_>) -> Result<()> {
+    snapshot.resolve_user(request.user)?;
+    snapshot.resolve_permission(request.permission)?;
+    Ok(())
 }

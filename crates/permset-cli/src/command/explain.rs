@@ -30,6 +30,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         before: before.as_ref(),
         now,
     };
+    super::check::resolve(&workspace.snapshot, &request)?;
     let explanation = workspace.snapshot.explain(&request, &[]);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&explanation)?);

@@ -1,5 +1,8 @@
 //! Decisions over HTTP: `check`, `check/batch`, `explain` and a user's
 //! effective permissions. Each answer carries the revision it was decided at.
+//! The names of a question are resolved first: an unknown permission or
+//! user is a 422 with the nearest name (in a batch, that item's answer),
+//! never the quiet deny the engine's total `check` would give.
 
 use std::time::Instant;
 
@@ -66,9 +69,23 @@ pub(crate) struct BatchResponse {
     pub revision: u64,
 }
 
-/// One answer of a batch.
+/// One answer of a batch: a decision, or the error that request alone
+/// would have had (an unknown permission or user) — the others are still answered.
 #[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct BatchItem {
+#[serde(untagged)]
+pub(crate) enum BatchItem {
+    /// The decision.
+    Decision(Decided),
+    /// The request's input error (`unknown_permission`, `unknown_user`).
+    Error {
+        /// The error object of a single `check`.
+        error: crate::error::ErrorDetail,
+    },
+}
+
+/// A decision of a batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Decided {
     /// Allowed or not.
     pub allowed: bool,
     /// Allowed for some records only.
@@ -110,16 +127,24 @@ fn request<'r>(actor: Actor<'r>, req: &'r CheckRequest) -> Request<'r> {
     }
 }
 
-fn decide(snapshot: &Snapshot, actor: Actor<'_>, req: &CheckRequest) -> BatchItem {
+/// The names of a request, resolved: an unknown user or permission is an
+/// input error with the nearest name (422), not the quiet deny `check` gives.
+fn resolve(snapshot: &Snapshot, actor: Actor<'_>, req: &CheckRequest) -> Result<(), ApiError> {
+    snapshot.resolve_user(actor.user).map_err(|e| ApiError::unknown_name(&e))?;
+    snapshot.resolve_permission(&req.permission).map_err(|e| ApiError::unknown_name(&e))
+}
+
+fn decide(snapshot: &Snapshot, actor: Actor<'_>, req: &CheckRequest) -> Decided {
     let decision = snapshot.check_scoped(&request(actor, req), actor.scope);
-    BatchItem { allowed: decision.is_allowed(), limited: decision.is_limited() }
+    Decided { allowed: decision.is_allowed(), limited: decision.is_limited() }
 }
 
 /// May this user do this?
 #[utoipa::path(post, path = "/v1/workspaces/{ws}/check", tag = "decisions",
     params(("ws" = String, Path, description = "workspace key")),
     request_body = CheckRequest,
-    responses((status = 200, body = CheckResponse), (status = 401, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = CheckResponse), (status = 401, body = crate::error::ErrorBody),
+        (status = 422, description = "`unknown_permission` or `unknown_user`, with the nearest name", body = crate::error::ErrorBody)))]
 pub(crate) async fn check(
     State(state): State<AppState>,
     caller: Caller,
@@ -129,6 +154,7 @@ pub(crate) async fn check(
     let started = Instant::now();
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     let actor = subject(&caller, &snapshot, req.user.as_deref())?;
+    resolve(&snapshot, actor, &req)?;
     let item = decide(&snapshot, actor, &req);
     state.metrics().decision(item.allowed);
     state.metrics().check_latency(started.elapsed().as_micros() as u64);
@@ -150,7 +176,8 @@ pub(crate) async fn check(
 #[utoipa::path(post, path = "/v1/workspaces/{ws}/check/batch", tag = "decisions",
     params(("ws" = String, Path, description = "workspace key")),
     request_body = BatchRequest,
-    responses((status = 200, body = BatchResponse), (status = 413, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "one result per request; a request naming an unknown permission or user gets `{error}` in its place", body = BatchResponse),
+        (status = 413, body = crate::error::ErrorBody)))]
 pub(crate) async fn check_batch(
     State(state): State<AppState>,
     caller: Caller,
@@ -164,8 +191,14 @@ pub(crate) async fn check_batch(
     let mut results = Vec::with_capacity(batch.requests.len());
     for req in &batch.requests {
         let actor = subject(&caller, &snapshot, req.user.as_deref())?;
-        let item = decide(&snapshot, actor, req);
-        state.metrics().decision(item.allowed);
+        let item = match resolve(&snapshot, actor, req) {
+            Ok(()) => {
+                let decided = decide(&snapshot, actor, req);
+                state.metrics().decision(decided.allowed);
+                BatchItem::Decision(decided)
+            }
+            Err(error) => BatchItem::Error { error: error.detail() },
+        };
         results.push(item);
     }
     Ok(Json(BatchResponse { results, revision: snapshot.revision() }))
@@ -175,7 +208,8 @@ pub(crate) async fn check_batch(
 #[utoipa::path(post, path = "/v1/workspaces/{ws}/explain", tag = "decisions",
     params(("ws" = String, Path, description = "workspace key")),
     request_body = CheckRequest,
-    responses((status = 200, description = "the explanation: decision, path, near_misses, revision", body = Object)))]
+    responses((status = 200, description = "the explanation: decision, path, near_misses, revision", body = Object),
+        (status = 422, description = "`unknown_permission` or `unknown_user`, with the nearest name", body = crate::error::ErrorBody)))]
 pub(crate) async fn explain(
     State(state): State<AppState>,
     caller: Caller,
@@ -184,6 +218,7 @@ pub(crate) async fn explain(
 ) -> Result<Json<Value>, ApiError> {
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     let actor = subject(&caller, &snapshot, req.user.as_deref())?;
+    resolve(&snapshot, actor, &req)?;
     let request = request(actor, &req);
     let mut explanation = snapshot.explain(&request, &[]);
     if let Some(scope) = actor.scope {

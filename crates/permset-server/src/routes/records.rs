@@ -1,7 +1,8 @@
 //! Records over HTTP: create, read, update, delete, list (filter, cursor),
 //! search and streamed export, every one decided for the acting user by the
 //! store against the current snapshot. A write that raced a model change
-//! (`Stale`) is retried once on the fresh snapshot, never decided on the old.
+//! (`Stale`) is decided again on a fresh snapshot (a few times at most),
+//! never on the old one.
 
 use std::sync::Arc;
 
@@ -49,7 +50,13 @@ impl ListParams {
     }
 }
 
-/// Runs a store write on the current snapshot, retrying once if the model moved on meanwhile.
+/// How many times a write that raced a model change is decided again.
+const STALE_RETRIES: usize = 5;
+
+/// Runs a store write on the current snapshot. If the model moved on
+/// meanwhile (`Stale`), the write is decided again, from the start, on a
+/// snapshot at least as new as the stored revision — never on the old
+/// decision — up to [`STALE_RETRIES`] times.
 async fn with_fresh_snapshot<T, F, Fut>(
     state: &AppState,
     caller: &Caller,
@@ -59,14 +66,16 @@ where
     F: Fn(Arc<Snapshot>) -> Fut,
     Fut: std::future::Future<Output = Result<T, StoreError>>,
 {
-    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
-    match write(Arc::clone(&snapshot)).await {
-        Err(StoreError::Stale { .. }) => {
-            let fresh = state.refresh(&caller.workspace).await?;
-            let revision = fresh.revision();
-            Ok((write(fresh).await?, revision))
+    let mut snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
+    let mut retries = 0;
+    loop {
+        match write(Arc::clone(&snapshot)).await {
+            Err(StoreError::Stale { current }) if retries < STALE_RETRIES => {
+                retries += 1;
+                snapshot = state.snapshot(&caller.workspace, Some(current)).await?;
+            }
+            other => return Ok((other?, snapshot.revision())),
         }
-        other => Ok((other?, snapshot.revision())),
     }
 }
 

@@ -332,8 +332,22 @@ pub async fn read(resp: reqwest::Response) -> Resp {
     Resp { status, content_type, text, json }
 }
 
+/// The PostgreSQL database to test against, from `PERMSET_TEST_POSTGRES`.
+///
+/// Without it the PostgreSQL half of a test is skipped, loudly: a `SKIP`
+/// line on stderr. When `CI` is set a missing database fails the test, so
+/// CI can never pass on SQLite alone.
 pub fn postgres_url() -> Option<String> {
-    std::env::var("PERMSET_TEST_POSTGRES").ok().filter(|u| !u.is_empty())
+    let url = std::env::var("PERMSET_TEST_POSTGRES").ok().filter(|u| !u.is_empty());
+    if url.is_none() {
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+        assert!(
+            !ci,
+            "PERMSET_TEST_POSTGRES is not set but CI is: the PostgreSQL tests may not be skipped in CI"
+        );
+        eprintln!("SKIP postgres: PERMSET_TEST_POSTGRES is not set");
+    }
+    url
 }
 
 /// Starts the server in-process over `store`; returns its address.

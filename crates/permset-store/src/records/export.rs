@@ -6,6 +6,10 @@
 //! search run in SQL; the export grant's own limits are checked on each row
 //! of the already-visible page, because the engine offers a predicate for
 //! `view` only (see the crate docs).
+//!
+//! CSV cells that a spreadsheet would run as a formula (a string starting
+//! with `=`, `+`, `-`, `@`, tab or CR) are prefixed with `'` (OWASP's CSV
+//! injection advice); NDJSON is data and carries values unchanged.
 
 use std::sync::Arc;
 
@@ -46,6 +50,10 @@ struct State {
 fn csv_cell(value: Option<&Value>) -> String {
     let text = match value {
         None | Some(Value::Null) => String::new(),
+        // A spreadsheet runs a cell starting with one of these as a formula
+        // (CSV injection); OWASP's remedy is a leading `'`, which shows the
+        // text as typed. Numbers and JSON lists cannot start a formula.
+        Some(Value::String(s)) if s.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{s}"),
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     };

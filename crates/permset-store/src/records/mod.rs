@@ -5,12 +5,18 @@
 //! - Reads never show a `none` field and blank lookups the user cannot
 //!   view (the page's lookup targets are fetched in one query per object).
 //!   A record the user may not view is `NotFound`: existence is not revealed.
+//!   For the same reason only a user who views every record of an object
+//!   may choose the id of a new one (a taken id is a `Conflict`); anyone
+//!   else is refused whatever the id, and leaves the id to the store.
 //! - Writes run in one transaction that first checks the snapshot's revision
 //!   against the stored one (`Stale` otherwise), then rule 7 (every touched
 //!   field at `edit`) and the record-level check (update before and after,
 //!   create on the new record).
 //! - List, search and export put the view predicate, the caller's filter
 //!   and the search into the SQL `WHERE` (see `sql.rs`): no fetch-then-filter.
+//!   A filter may read only readable fields, and a lookup (or list of
+//!   lookups) only when the user views every target record: otherwise
+//!   `customer == "c1"` would confirm an id the user is shown as blank.
 
 pub(crate) mod export;
 pub(crate) mod sql;
@@ -77,6 +83,18 @@ pub(crate) fn object_def<'s>(snapshot: &'s Snapshot, object: &str) -> Result<&'s
         let hint = did_you_mean(object, snapshot.schema().objects.keys().map(String::as_str));
         StoreError::invalid(format!("unknown object `{object}`{hint}"))
     })
+}
+
+/// The target object of a lookup or of a list of lookups.
+fn lookup_target(ty: &FieldType) -> Option<&str> {
+    match ty {
+        FieldType::Lookup(target) => Some(target),
+        FieldType::List(inner) => match &**inner {
+            FieldType::Lookup(target) => Some(target),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn record_name(object: &str, id: &str) -> String {
@@ -182,7 +200,19 @@ impl Store {
         let def = object_def(snapshot, object)?;
         let id = match fields.remove("id") {
             None | Some(Value::Null) => new_id(),
-            Some(Value::String(id)) if valid_id(&id) => id,
+            Some(Value::String(id)) if valid_id(&id) => {
+                // A taken id answers `Conflict`, so choosing ids would reveal
+                // which ids exist. Only a user who may view every record of
+                // the object (and so could read that answer anyway) chooses;
+                // for anyone else the refusal does not depend on the id.
+                if snapshot.view_predicate(actor, object, now) != condition::Expr::Const(true) {
+                    return Err(StoreError::forbidden(format!(
+                        "`{user}` may not choose record ids of `{object}` (that needs view of every \
+                         `{object}` record); leave `id` out and one is generated"
+                    )));
+                }
+                id
+            }
             Some(other) => {
                 return Err(StoreError::invalid(format!(
                     "invalid record id {other}; use `[A-Za-z0-9_-]`, 1 to 64"
@@ -458,12 +488,22 @@ impl Store {
         let def = object_def(snapshot, object)?;
         let mut wanted: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for (name, field) in &def.fields {
-            let FieldType::Lookup(target) = &field.ty else { continue };
+            let Some(target) = lookup_target(&field.ty) else { continue };
             if snapshot.field_level(actor, object, name, now) == FieldLevel::None {
                 continue;
             }
-            let ids = wanted.entry(target.as_str()).or_default();
-            ids.extend(records.iter().filter_map(|r| r.get(name)?.as_str()).map(str::to_owned));
+            // A lookup holds one id, a list of lookups many: fetch them all,
+            // or `redact` blanks every element for want of its target.
+            let ids = wanted.entry(target).or_default();
+            for value in records.iter().filter_map(|r| r.get(name)) {
+                match value {
+                    Value::String(id) => ids.push(id.clone()),
+                    Value::Array(items) => {
+                        ids.extend(items.iter().filter_map(Value::as_str).map(str::to_owned))
+                    }
+                    _ => {}
+                }
+            }
         }
         let mut targets: BTreeMap<(String, String), Record> = BTreeMap::new();
         for (target, mut ids) in wanted {
@@ -583,7 +623,8 @@ impl Store {
                     )));
                 }
                 // A lookup the user cannot follow would leak the hidden id through the filter.
-                if let Some(FieldType::Lookup(target)) = def.fields.get(field).map(|f| &f.ty) {
+                // A list of lookups leaks the same way (`contains`).
+                if let Some(target) = def.fields.get(field).and_then(|f| lookup_target(&f.ty)) {
                     if snapshot.view_predicate(actor, target, now) != condition::Expr::Const(true) {
                         return Err(StoreError::forbidden(format!(
                             "filtering on lookup `{object}.{field}` needs view of every `{target}` record"

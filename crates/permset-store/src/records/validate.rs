@@ -7,6 +7,8 @@
 //! `instants` document holds the instant of every string that parses as
 //! RFC 3339 (see `sql.rs`). User and team keys must exist in the model;
 //! lookups are returned for the caller to check against stored records.
+//! A string value holds at most [`MAX_STRING_BYTES`], a list at most
+//! [`MAX_LIST_LEN`] elements.
 
 use permset_core::{did_you_mean, FieldType, ObjectDef, Record, Snapshot};
 use serde_json::{Number, Value};
@@ -16,6 +18,28 @@ use crate::StoreError;
 
 /// A lookup a write refers to: (field, target object, target id).
 pub(crate) type LookupRef = (String, String, String);
+
+/// The longest string value a field may hold, in bytes (UTF-8).
+pub(crate) const MAX_STRING_BYTES: usize = 64 * 1024;
+
+/// The most elements a list field may hold.
+pub(crate) const MAX_LIST_LEN: usize = 1000;
+
+/// Why a value is too big for one field, if it is: a record is data about a
+/// customer or a conversation, not a file store, and one oversized field
+/// would otherwise be copied into every list page, export and search.
+fn oversize(object: &str, name: &str, value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if s.len() > MAX_STRING_BYTES => {
+            Some(format!("`{object}.{name}` is longer than {MAX_STRING_BYTES} bytes ({} bytes)", s.len()))
+        }
+        Value::Array(items) if items.len() > MAX_LIST_LEN => {
+            Some(format!("`{object}.{name}` holds more than {MAX_LIST_LEN} elements ({})", items.len()))
+        }
+        Value::Array(items) => items.iter().find_map(|item| oversize(object, name, item)),
+        _ => None,
+    }
+}
 
 /// Whether `id` is a valid record id: `[A-Za-z0-9_-]{1,64}`.
 pub(crate) fn valid_id(id: &str) -> bool {
@@ -52,6 +76,9 @@ pub(crate) fn normalize(
         };
         if value.is_null() {
             continue;
+        }
+        if let Some(message) = oversize(object, name, value) {
+            return Err(StoreError::invalid(message));
         }
         let at =
             |v: &Value| format!("`{object}.{name}` must be {}, not `{}`", type_name(&field.ty), short(v));

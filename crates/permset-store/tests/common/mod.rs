@@ -47,8 +47,22 @@ impl Backend {
     }
 }
 
+/// The PostgreSQL database to test against, from `PERMSET_TEST_POSTGRES`.
+///
+/// Without it the PostgreSQL half of a test is skipped, loudly: a `SKIP`
+/// line on stderr. When `CI` is set a missing database fails the test, so
+/// CI can never pass on SQLite alone.
 pub fn postgres_url() -> Option<String> {
-    std::env::var("PERMSET_TEST_POSTGRES").ok().filter(|u| !u.is_empty())
+    let url = std::env::var("PERMSET_TEST_POSTGRES").ok().filter(|u| !u.is_empty());
+    if url.is_none() {
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+        assert!(
+            !ci,
+            "PERMSET_TEST_POSTGRES is not set but CI is: the PostgreSQL tests may not be skipped in CI"
+        );
+        eprintln!("SKIP postgres: PERMSET_TEST_POSTGRES is not set");
+    }
+    url
 }
 
 pub async fn sqlite_backend(dir: &tempfile::TempDir) -> Backend {
@@ -126,7 +140,11 @@ users:
   bob: { teams: [tier2] }
   eve: { kind: end_user, attributes: { company: acme_corp } }
   mallory: { kind: end_user, attributes: { company: other_corp } }
+  vera: {}
 roles:
+  order_viewer:
+    grants:
+      orders_view: all
   order_desk:
     grants:
       orders_view: all
@@ -154,4 +172,5 @@ assignments:
     bob: [own_orders]
     eve: [portal]
     mallory: [portal]
+    vera: [order_viewer]
 "#;

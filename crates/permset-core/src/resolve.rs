@@ -1,0 +1,98 @@
+//! Resolving the names of a decision request before deciding it.
+//!
+//! [`Snapshot::check`] stays total: an unknown permission or user is a deny,
+//! because a decision never fails. A caller answering a person (the CLI,
+//! the HTTP API) resolves the names first, so that a typo is reported as
+//! the input error it is — with the nearest valid name — rather than as a
+//! quiet deny that looks like a missing grant.
+
+use std::fmt;
+
+use crate::snapshot::Snapshot;
+use crate::suggest::nearest;
+
+/// What kind of name did not resolve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    /// A permission (`customers_view`; aliases such as `customers_edit` resolve).
+    Permission,
+    /// A user key of the workspace.
+    User,
+}
+
+/// A name the workspace does not know, with the nearest one it does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownName {
+    /// Permission or user.
+    pub kind: NameKind,
+    /// The name as given.
+    pub name: String,
+    /// The nearest valid name, when one is close enough to be a likely typo.
+    pub suggestion: Option<String>,
+}
+
+impl fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            NameKind::Permission => "permission",
+            NameKind::User => "user",
+        };
+        write!(f, "unknown {kind} `{}`", self.name)?;
+        if let Some(suggestion) = &self.suggestion {
+            write!(f, "; did you mean `{suggestion}`?")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for UnknownName {}
+
+impl Snapshot {
+    /// `Ok` when `name` is a permission of this workspace (an alias counts).
+    pub fn resolve_permission(&self, name: &str) -> Result<(), UnknownName> {
+        if self.perm_ids.contains_key(name) {
+            return Ok(());
+        }
+        // Suggest canonical names only: an alias is never the better spelling.
+        let suggestion = nearest(name, self.permission_names()).map(str::to_owned);
+        Err(UnknownName { kind: NameKind::Permission, name: name.to_owned(), suggestion })
+    }
+
+    /// `Ok` when `name` is a user of this workspace.
+    pub fn resolve_user(&self, name: &str) -> Result<(), UnknownName> {
+        if self.user(name).is_some() {
+            return Ok(());
+        }
+        let suggestion = nearest(name, self.users.iter().map(|u| u.key.as_str())).map(str::to_owned);
+        Err(UnknownName { kind: NameKind::User, name: name.to_owned(), suggestion })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load_workspace_file;
+
+    fn snapshot() -> Snapshot {
+        let (model, _) = load_workspace_file("workspace: acme\nusers: { rita: {}, tom: {} }\n").unwrap();
+        Snapshot::compile(&model).unwrap()
+    }
+
+    #[test]
+    fn known_names_and_aliases_resolve() {
+        let s = snapshot();
+        assert_eq!(s.resolve_permission("customers_view"), Ok(()));
+        assert_eq!(s.resolve_permission("customers_edit"), Ok(()));
+        assert_eq!(s.resolve_user("rita"), Ok(()));
+    }
+
+    #[test]
+    fn unknown_names_carry_the_nearest_one() {
+        let s = snapshot();
+        let error = s.resolve_permission("customer_view").unwrap_err();
+        assert_eq!(error.to_string(), "unknown permission `customer_view`; did you mean `customers_view`?");
+        let error = s.resolve_user("ritta").unwrap_err();
+        assert_eq!(error.to_string(), "unknown user `ritta`; did you mean `rita`?");
+        assert_eq!(s.resolve_user("zzzzzz").unwrap_err().suggestion, None);
+    }
+}
