@@ -1,7 +1,7 @@
 //! API keys for the server: a service key acts for any user of its
 //! workspace, a user key as its user; either may be scoped to a role. Only
 //! the sha256 of a secret is stored, so a database leak gives no usable key.
-//! Creating and revoking keys are audited.
+//! Creating and revoking keys are audited, each as a revision of the workspace.
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
@@ -98,6 +98,8 @@ impl Store {
             created_at: parse_time(&time_text(now))?,
         };
         let mut tx = self.begin_write().await?;
+        // A key change is a revision, like a model change: one audit entry each.
+        audit::bump_revision(&mut tx, workspace, now).await?;
         sqlx::query(
             "INSERT INTO api_keys (id, workspace, secret_hash, user_key, role, label, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -121,7 +123,7 @@ impl Store {
             after: &after,
             at: now,
         };
-        audit::append(&mut tx, entry).await?;
+        audit::append(&mut tx, self.audit_key.as_ref(), entry).await?;
         tx.commit().await?;
         Ok((key, secret))
     }
@@ -165,6 +167,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found(format!("key `{id}`")));
         }
+        audit::bump_revision(&mut tx, workspace, now).await?;
         let before = serde_json::json!({ "id": id });
         let entry = Append {
             workspace,
@@ -175,7 +178,7 @@ impl Store {
             after: &serde_json::Value::Null,
             at: now,
         };
-        audit::append(&mut tx, entry).await?;
+        audit::append(&mut tx, self.audit_key.as_ref(), entry).await?;
         tx.commit().await?;
         Ok(())
     }

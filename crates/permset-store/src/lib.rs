@@ -37,7 +37,7 @@ mod keys;
 mod records;
 mod workspaces;
 
-pub use audit::{AuditEntry, VerifyReport};
+pub use audit::{AuditEntry, AuditKey, VerifyReport};
 pub use db::{Dialect, Store};
 pub use decisions::DecisionLogEntry;
 pub use error::StoreError;

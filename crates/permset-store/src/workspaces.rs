@@ -133,7 +133,7 @@ impl Store {
             after: &after,
             at: now,
         };
-        audit::append(&mut tx, entry).await?;
+        audit::append(&mut tx, self.audit_key.as_ref(), entry).await?;
         tx.commit().await?;
         Ok(1)
     }
@@ -282,7 +282,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let entry = Append { workspace, actor, action, reason, before: &before, after: &after, at: now };
-        audit::append(&mut tx, entry).await?;
+        audit::append(&mut tx, self.audit_key.as_ref(), entry).await?;
         tx.commit().await?;
         Ok((next, snapshot))
     }
