@@ -69,11 +69,6 @@ impl AppState {
         Ok(self.inner.registry.at_least(&self.inner.store, workspace, at_least).await?)
     }
 
-    /// Recompiles and swaps in a workspace's snapshot after a committed change.
-    pub(crate) async fn refresh(&self, workspace: &str) -> Result<Arc<Snapshot>, ApiError> {
-        Ok(self.inner.registry.refresh(&self.inner.store, workspace).await?)
-    }
-
     /// Swaps in the snapshot a committed change returned (no second compile).
     pub(crate) fn install(&self, workspace: &str, snapshot: Snapshot) -> Arc<Snapshot> {
         self.inner.registry.install(workspace, Arc::new(snapshot))

@@ -590,10 +590,17 @@ async fn every_change_is_audited_and_the_chain_verifies() {
         assert!(verify.ok(StatusCode::OK)["first_broken"].is_null(), "{}", verify.text);
         // One entry per revision (the service key created at boot is one too).
         assert_eq!(verify.json["entries"].as_u64(), Some(s.revision().await));
+        assert_eq!(verify.json["revision"].as_u64(), Some(s.revision().await));
         assert_eq!(
             owner.get("audit?limit=1000").await.json["entries"].as_array().unwrap().len() as u64,
             s.revision().await
         );
+        // Past the end, the list is empty (not an error, not everything).
+        let end = s.revision().await;
+        for after in [end, end + 1, u64::MAX] {
+            let page = owner.get(&format!("audit?after={after}")).await;
+            assert!(page.ok(StatusCode::OK)["entries"].as_array().unwrap().is_empty(), "{}", page.text);
+        }
     })
     .await;
 }

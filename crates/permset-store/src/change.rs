@@ -140,7 +140,7 @@ impl Store {
             after: &after,
             at: now,
         };
-        audit::append(&mut tx, entry).await?;
+        audit::append(&mut tx, self.audit_key.as_ref(), entry).await?;
         tx.commit().await?;
         self.ensure_indexes(&snapshot).await;
         let plan = Plan {

@@ -18,7 +18,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Connection, Executor};
 
-use crate::StoreError;
+use crate::{AuditKey, StoreError};
 
 /// Which SQL dialect a store speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +64,16 @@ impl Dialect {
         }
     }
 
+    /// The statement that opens a read of one consistent snapshot (several
+    /// queries that must agree with each other, such as `verify`). SQLite in
+    /// WAL mode reads one snapshot from a transaction's first read.
+    pub(crate) fn begin_read(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "BEGIN",
+            Dialect::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        }
+    }
+
     /// Row lock held by a record write on the workspace row, so no model
     /// change commits between the revision check and the write.
     pub(crate) fn for_share(self) -> &'static str {
@@ -97,11 +107,14 @@ impl Dialect {
 pub struct Store {
     pub(crate) pool: AnyPool,
     pub(crate) dialect: Dialect,
+    /// Keys the audit chain when set ([`Store::with_audit_key`]).
+    pub(crate) audit_key: Option<AuditKey>,
 }
 
 /// `{key}` is a text key column (byte-ordered in both dialects), `{json}` a
 /// JSON column, `{serial}` an auto-increment primary key.
-const MIGRATIONS: &[(i64, &[&str])] = &[(
+const MIGRATIONS: &[(i64, &[&str])] = &[
+    (
     1,
     &[
         "CREATE TABLE workspaces (key {key} PRIMARY KEY, model {json} NOT NULL, revision BIGINT NOT NULL, \
@@ -122,11 +135,32 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
          allowed BIGINT NOT NULL, revision BIGINT NOT NULL)",
         "CREATE INDEX decisions_by_workspace ON decisions (workspace, id)",
     ],
-), (
-    3,
-    // Keys may expire. (Version 2 is the keyed audit chain's.)
-    &["ALTER TABLE api_keys ADD COLUMN expires_at TEXT"],
-)];
+    ),
+    // The audit chain is tied to the revision (entry `seq` is the change
+    // that produced revision `seq`) and may be keyed. Each entry records its
+    // scheme (`sha256` for every existing one); the workspace row records
+    // the head (last seq and hash). Key changes used to append entries
+    // without bumping the revision, so an existing workspace may have more
+    // entries than revisions: its revision moves up to its last entry (never
+    // down, so a chain already cut short stays visibly short).
+    (
+        2,
+        &[
+            "ALTER TABLE audit ADD COLUMN mac TEXT NOT NULL DEFAULT 'sha256'",
+            "ALTER TABLE workspaces ADD COLUMN audit_seq BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE workspaces ADD COLUMN audit_head TEXT NOT NULL DEFAULT ''",
+            "UPDATE workspaces SET revision = CASE \
+             WHEN revision >= COALESCE((SELECT MAX(seq) FROM audit WHERE audit.workspace = workspaces.key), 0) \
+             THEN revision ELSE (SELECT MAX(seq) FROM audit WHERE audit.workspace = workspaces.key) END",
+            "UPDATE workspaces SET \
+             audit_seq = COALESCE((SELECT MAX(seq) FROM audit WHERE audit.workspace = workspaces.key), 0), \
+             audit_head = COALESCE((SELECT hash FROM audit WHERE audit.workspace = workspaces.key \
+             ORDER BY seq DESC LIMIT 1), '')",
+        ],
+    ),
+    // Keys may expire.
+    (3, &["ALTER TABLE api_keys ADD COLUMN expires_at TEXT"]),
+];
 
 /// Now, as stored: RFC 3339 UTC with microseconds.
 pub(crate) fn time_text(at: DateTime<Utc>) -> String {
@@ -216,7 +250,7 @@ impl Store {
         if let Some(schema) = &schema {
             pool.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str()).await?;
         }
-        let store = Store { pool, dialect };
+        let store = Store { pool, dialect, audit_key: None };
         store.migrate().await?;
         store.ensure_all_indexes().await?;
         Ok(store)

@@ -38,7 +38,7 @@ mod keys;
 mod records;
 mod workspaces;
 
-pub use audit::{AuditEntry, VerifyReport};
+pub use audit::{AuditEntry, AuditKey, VerifyReport};
 pub use change::{preview, Author, Committed};
 pub use db::{Dialect, Store};
 pub use decisions::DecisionLogEntry;

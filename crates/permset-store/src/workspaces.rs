@@ -115,7 +115,7 @@ impl Store {
             after: &after,
             at: now,
         };
-        audit::append(&mut tx, entry).await?;
+        audit::append(&mut tx, self.audit_key.as_ref(), entry).await?;
         tx.commit().await?;
         Ok(1)
     }

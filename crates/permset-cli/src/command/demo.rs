@@ -32,6 +32,8 @@ pub(crate) struct Args {
     /// `sqlite://FILE` or `postgres://…` (the same database `permset serve` uses).
     #[arg(long, env = "PERMSET_DATABASE", default_value = DEFAULT_DATABASE)]
     pub(crate) database: String,
+    #[command(flatten)]
+    pub(crate) audit_key: crate::command::serve::AuditKeyArgs,
     /// How many conversations to create (customers, orders and the rest scale with it).
     #[arg(long, default_value_t = 2000)]
     pub(crate) conversations: usize,
@@ -78,6 +80,7 @@ fn pick<'a>(rng: &mut StdRng, items: &'a [String]) -> &'a str {
 pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
     let store =
         Store::open(&args.database).await.with_context(|| format!("cannot open `{}`", args.database))?;
+    let store = args.audit_key.key(store)?;
     let mut rng = StdRng::seed_from_u64(7);
     let model = model(&mut rng)?;
     ensure_workspace(&store, &model.workspace).await?;

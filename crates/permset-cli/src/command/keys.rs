@@ -17,6 +17,8 @@ pub(crate) struct Args {
     /// `sqlite://FILE` or `postgres://…`.
     #[arg(long, global = true, env = "PERMSET_DATABASE", default_value = DEFAULT_DATABASE)]
     pub(crate) database: String,
+    #[command(flatten)]
+    pub(crate) audit_key: crate::command::serve::AuditKeyArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -60,6 +62,7 @@ const ACTOR: &str = "permset keys (command line)";
 pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
     let store =
         Store::open(&args.database).await.with_context(|| format!("cannot open `{}`", args.database))?;
+    let store = args.audit_key.key(store)?;
     match &args.action {
         Action::Create { workspace, user, role, label, expires_at } => {
             ensure_workspace(&store, workspace).await?;

@@ -1,11 +1,17 @@
-//! `permset serve`: the HTTP API over a store (a SQLite file by default).
+//! `permset serve`: the HTTP API over a store (a SQLite file by default),
+//! and the audit key that every command writing the store takes.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+use permset_store::{AuditKey, Store};
 
 use crate::input::DEFAULT_DATABASE;
+
+/// The environment variable that holds the audit key.
+const AUDIT_KEY_ENV: &str = "PERMSET_AUDIT_KEY";
 
 /// Arguments of `serve`.
 #[derive(Debug, clap::Args)]
@@ -16,20 +22,72 @@ pub(crate) struct Args {
     /// Address to listen on.
     #[arg(long, env = "PERMSET_LISTEN", default_value = "127.0.0.1:8080")]
     pub(crate) listen: SocketAddr,
+    #[command(flatten)]
+    pub(crate) audit_key: AuditKeyArgs,
+}
+
+/// Where the audit key comes from. The key never goes on the command line
+/// (other users of the machine could read it there).
+#[derive(Debug, clap::Args)]
+pub(crate) struct AuditKeyArgs {
+    /// A file holding the secret that keys the audit chain (HMAC-SHA256; at
+    /// least 32 bytes, surrounding whitespace ignored), kept where the
+    /// database cannot reach it. Or set `PERMSET_AUDIT_KEY`. Without either,
+    /// the chain is unkeyed (see docs/API.md, "Audit").
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) audit_key_file: Option<PathBuf>,
+}
+
+impl AuditKeyArgs {
+    /// The store, keyed when a key was given by environment or file.
+    pub(crate) fn key(&self, store: Store) -> Result<Store> {
+        let env = std::env::var_os(AUDIT_KEY_ENV).map(|v| v.into_encoded_bytes());
+        Ok(match audit_key(env, self.audit_key_file.as_deref())? {
+            Some(key) => store.with_audit_key(key),
+            None => store,
+        })
+    }
+}
+
+/// The audit key from the environment's value or a file, not both.
+fn audit_key(env: Option<Vec<u8>>, file: Option<&Path>) -> Result<Option<AuditKey>> {
+    let env = env.filter(|value| !value.is_empty());
+    let (secret, source) = match (env, file) {
+        (Some(_), Some(_)) => {
+            bail!("give the audit key once: `{AUDIT_KEY_ENV}` or `--audit-key-file`, not both")
+        }
+        (Some(value), None) => (value, format!("`{AUDIT_KEY_ENV}`")),
+        (None, Some(path)) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read the audit key file `{}`", path.display()))?;
+            (bytes, format!("`{}`", path.display()))
+        }
+        (None, None) => return Ok(None),
+    };
+    let secret = secret.trim_ascii().to_vec();
+    let key = AuditKey::new(secret).with_context(|| format!("the audit key in {source} is not usable"))?;
+    Ok(Some(key))
 }
 
 pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    let store = permset_store::Store::open(&args.database)
+    let store = Store::open(&args.database)
         .await
         .with_context(|| format!("cannot open the database `{}`", args.database))?;
+    let store = args.audit_key.key(store)?;
+    let keyed = store.audit_keyed();
     let database = args.database.clone();
     permset_server::serve(store, args.listen, move |addr| {
         println!("permset serving http://{addr} (database {database})");
         println!("  admin page:  http://{addr}/admin");
         println!("  OpenAPI:     http://{addr}/v1/openapi.json");
+        if keyed {
+            println!("  audit chain: keyed (HMAC-SHA256)");
+        } else {
+            println!("  audit chain: unkeyed; set {AUDIT_KEY_ENV} or --audit-key-file to key it");
+        }
         println!("next: load a sample workspace with `permset demo` (prints a key and curl lines),");
         println!(
             "      or create a key with `permset keys create --workspace NAME` and `permset apply FILE`"
@@ -38,4 +96,46 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
     .await
     .with_context(|| format!("cannot serve on {}", args.listen))?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn the_audit_key_comes_from_the_environment_or_a_file() {
+        assert!(audit_key(None, None).unwrap().is_none());
+        assert!(audit_key(Some(Vec::new()), None).unwrap().is_none(), "an empty variable is no key");
+        assert!(audit_key(Some(SECRET.into()), None).unwrap().is_some());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.key");
+        std::fs::write(&path, format!("{SECRET}\n")).unwrap();
+        assert!(audit_key(None, Some(&path)).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_bad_audit_key_is_refused() {
+        let err = audit_key(Some(SECRET.into()), Some(Path::new("k"))).unwrap_err();
+        assert_eq!(
+            format!("{err:#}"),
+            "give the audit key once: `PERMSET_AUDIT_KEY` or `--audit-key-file`, not both"
+        );
+        // The trailing newline does not count towards the length.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.key");
+        std::fs::write(&path, "0123456789abcdef0123456789abcde\n").unwrap();
+        let err = audit_key(None, Some(&path)).unwrap_err();
+        assert!(
+            format!("{err:#}").ends_with(
+                "the audit key must be at least 32 bytes, not 31; make one with `openssl rand -hex 32`"
+            ),
+            "{err:#}"
+        );
+        let err = audit_key(None, Some(&dir.path().join("missing"))).unwrap_err();
+        assert!(format!("{err:#}").starts_with("cannot read the audit key file"), "{err:#}");
+    }
 }

@@ -81,7 +81,7 @@ pub(crate) async fn export(
 /// Paging of the audit chain.
 #[derive(Debug, Deserialize, IntoParams)]
 pub(crate) struct AuditQuery {
-    /// Entries after this sequence number.
+    /// Entries after this sequence number (an empty list past the end).
     pub after: Option<u64>,
     /// At most this many (default 100).
     pub limit: Option<u32>,
@@ -117,10 +117,13 @@ pub(crate) async fn audit(
     Ok(Json(json!({ "entries": entries, "revision": snapshot.revision() })))
 }
 
-/// Walks the hash chain and names the first broken entry.
+/// Walks the audit chain against the workspace's revision and head (and the
+/// audit key, when the server has one) and names the first broken entry and why.
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/audit/verify", tag = "admin",
     params(("ws" = String, Path, description = "workspace key")),
-    responses((status = 200, description = "entries, first_broken", body = Object)))]
+    responses((status = 200,
+        description = "entries, revision, head, keyed_from, unchecked, first_broken, problem (docs/API.md, Audit)",
+        body = Object)))]
 pub(crate) async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     require_auditor(&caller, &snapshot)?;

@@ -38,6 +38,19 @@ impl Backend {
         }
     }
 
+    /// Opens the same database again as a second store (a restart, or another
+    /// process such as the CLI), keyed when `key` is given.
+    pub async fn reopen(&self, key: Option<permset_store::AuditKey>) -> Store {
+        let store = match &self.schema {
+            None => Store::open(&self.url).await.unwrap(),
+            Some(schema) => Store::open_in_schema(&self.url, schema).await.unwrap(),
+        };
+        match key {
+            Some(key) => store.with_audit_key(key),
+            None => store,
+        }
+    }
+
     pub async fn cleanup(self) {
         self.store.close().await;
         if let Some(schema) = &self.schema {
