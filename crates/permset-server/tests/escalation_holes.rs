@@ -328,3 +328,39 @@ async fn two_owners_demoting_each_other_at_once_never_both_commit() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_behind_decides_nothing_on_its_stale_snapshot() {
+    on_each_backend(|s| async move {
+        // A second server over the same database: a replica whose snapshot lags
+        // (it polls once a second). maria may assign `viewer` while she holds role_admin.
+        let owner = s.user("olivia");
+        owner.put("roles/viewer", role(json!({ "customers_view": "all" }))).await.ok(StatusCode::OK);
+        let (replica, _task) = common::start(s.store.clone()).await;
+        let on_replica = |method: Method, path: &str| {
+            s.http
+                .request(method, format!("http://{replica}/v1/workspaces/{}/{path}", common::WS))
+                .bearer_auth(&s.service_key)
+                .header("x-permset-user", "maria")
+        };
+        let warm = common::read(on_replica(Method::GET, "users").send().await.unwrap()).await;
+        warm.ok(StatusCode::OK);
+        // Through the first server, the owner takes role_admin (users_update) away from maria…
+        owner
+            .delete_json("assignments", json!({ "user": "maria", "role": "role_admin" }))
+            .await
+            .ok(StatusCode::OK);
+        // …and at once, through the replica that has not heard of it, maria assigns a role.
+        let assign =
+            on_replica(Method::POST, "assignments").json(&json!({ "user": "tom", "role": "viewer" }));
+        let resp = common::read(assign.send().await.unwrap()).await;
+        // Decided on the locked revision: she no longer holds users_update.
+        resp.error(StatusCode::FORBIDDEN, "forbidden");
+        let tom = owner.get("users/tom").await.ok(StatusCode::OK)["roles"].clone();
+        assert!(
+            !tom.as_array().unwrap().contains(&json!("viewer")),
+            "a stale replica let maria assign: {tom}"
+        );
+    })
+    .await;
+}
