@@ -50,6 +50,8 @@ enum Command {
     Apply(command::remote::ApplyArgs),
     /// Offline plan: what applying FILE over --against OLD would change (text, JSON or Markdown).
     Plan(command::plan::Args),
+    /// Offline what-if: the plan of FILE over --against OLD and who gains or loses which permission.
+    Simulate(command::simulate::Args),
     /// Print a workspace of a running server as a workspace file.
     Export(command::remote::ExportArgs),
 }
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
         Command::Keys(args) => block_on(command::keys::run(&args)),
         Command::Apply(args) => block_on(command::remote::apply(&args)),
         Command::Plan(args) => command::plan::run(&args),
+        Command::Simulate(args) => command::simulate::run(&args),
         Command::Export(args) => block_on(command::remote::export(&args)),
     };
     match result {

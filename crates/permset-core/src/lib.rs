@@ -39,6 +39,7 @@ mod scoped;
 mod snapshot;
 mod suggest;
 mod validate;
+mod whatif;
 
 pub use authorize::{AdminError, Principal};
 pub use catalogue::{
@@ -62,6 +63,7 @@ pub use resolve::{NameKind, UnknownName};
 pub use snapshot::{CompileError, Snapshot};
 pub use suggest::{did_you_mean, nearest};
 pub use validate::{Diagnostic, Severity};
+pub use whatif::{access_changes, AccessDelta, UserAccessChange};
 
 /// A record: field name → JSON value. User and team fields hold keys; lookups hold the target's id.
 pub type Record = serde_json::Map<String, serde_json::Value>;

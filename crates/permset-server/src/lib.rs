@@ -34,7 +34,7 @@ pub use error::ApiError;
 pub use openapi::document as openapi_document;
 pub use state::AppState;
 
-use routes::{admin, decisions, model, ops, records};
+use routes::{admin, decisions, model, ops, records, simulate};
 
 /// Largest request body accepted (a workspace file for `apply` is the biggest).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/objects/{object}/search", get(records::search))
         .route("/objects/{object}/export", get(records::export))
         .route("/apply", post(admin::apply))
+        .route("/simulate", post(simulate::simulate))
         .route("/export", get(admin::export))
         .route("/audit", get(admin::audit))
         .route("/audit/verify", get(admin::verify))

@@ -57,13 +57,24 @@ pub struct Committed {
 /// What a change would do, without writing: authorised, applied and compiled
 /// on `base`. `apply --dry-run` and what-if previews use it.
 pub fn preview(base: &Snapshot, author: &Author<'_>, change: &ModelChange) -> Result<Plan, StoreError> {
-    let (new, _) = proposed(base, author, change, Utc::now())?;
-    Ok(Plan {
+    simulate(base, author, change).map(|(plan, _)| plan)
+}
+
+/// [`preview`] with the workspace as it would be compiled (at `from_revision + 1`),
+/// for what-if questions about the result.
+pub fn simulate(
+    base: &Snapshot,
+    author: &Author<'_>,
+    change: &ModelChange,
+) -> Result<(Plan, Snapshot), StoreError> {
+    let (new, snapshot) = proposed(base, author, change, Utc::now())?;
+    let plan = Plan {
         workspace: base.workspace().to_owned(),
         from_revision: base.revision(),
         to_revision: None,
         changes: diff(base.model(), &new),
-    })
+    };
+    Ok((plan, snapshot))
 }
 
 /// Authorises `change` on `base` and applies it to a copy of the model.

@@ -39,7 +39,7 @@ mod records;
 mod workspaces;
 
 pub use audit::{AuditEntry, AuditKey, VerifyReport};
-pub use change::{preview, Author, Committed};
+pub use change::{preview, simulate, Author, Committed};
 pub use db::{Dialect, Store};
 pub use decisions::DecisionLogEntry;
 pub use error::StoreError;

@@ -9,4 +9,5 @@ pub(crate) mod permissions;
 pub(crate) mod plan;
 pub(crate) mod remote;
 pub(crate) mod serve;
+pub(crate) mod simulate;
 pub(crate) mod test;

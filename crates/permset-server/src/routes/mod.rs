@@ -5,3 +5,4 @@ pub(crate) mod decisions;
 pub(crate) mod model;
 pub(crate) mod ops;
 pub(crate) mod records;
+pub(crate) mod simulate;

@@ -1,0 +1,103 @@
+//! What-if, first slice: who gains or loses what between two snapshots.
+//!
+//! [`access_changes`] compares every user's effective permission table
+//! ([`Snapshot::effective_permissions`]) on an old and a new snapshot of a
+//! workspace and lists the permissions whose access differs: gained, lost,
+//! or with other limits (`customers_view` from `own` to `all`). A user or a
+//! permission present in only one snapshot counts as having no access in
+//! the other. The what-if endpoint and `permset simulate` show this next to
+//! the plan of the change.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::snapshot::Snapshot;
+
+/// How a user's access to one permission moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessDelta {
+    /// No access before, some after.
+    Gained,
+    /// Some access before, none after.
+    Lost,
+    /// Access on both sides, with other limits.
+    Changed,
+}
+
+/// One permission of one user whose effective access differs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserAccessChange {
+    /// The user key.
+    pub user: String,
+    /// The permission (`customers_view`).
+    pub permission: String,
+    /// Gained, lost or changed.
+    pub change: AccessDelta,
+    /// The access before (`all`, `own | team`), or none.
+    pub before: Option<String>,
+    /// The access after, or none.
+    pub after: Option<String>,
+}
+
+/// The access text of a row, `None` for no access.
+fn granted(access: Option<&str>) -> Option<&str> {
+    access.filter(|a| *a != "none")
+}
+
+/// Every (user, permission) whose effective access at `now` differs between
+/// `old` and `new`, ordered by user key then permission name.
+pub fn access_changes(old: &Snapshot, new: &Snapshot, now: DateTime<Utc>) -> Vec<UserAccessChange> {
+    let users: BTreeSet<&str> =
+        old.model().users.keys().chain(new.model().users.keys()).map(String::as_str).collect();
+    let mut out = Vec::new();
+    for user in users {
+        let before = old.effective_permissions(user, now);
+        let after = new.effective_permissions(user, now);
+        let start = out.len();
+        // The rows of `effective_permissions` are in permission-id order.
+        for row in &before {
+            let then = granted(Some(&row.access));
+            let id = new.perm_ids.get(&row.permission).map(|&id| id as usize);
+            let now_access = granted(id.and_then(|i| after.get(i)).map(|r| r.access.as_str()));
+            push(&mut out, user, &row.permission, then, now_access);
+        }
+        for row in &after {
+            // Rows the loop above saw are done; the rest had no access before
+            // (a new user, or a permission the old snapshot lacks).
+            if !before.is_empty() && old.perm_ids.contains_key(&row.permission) {
+                continue;
+            }
+            push(&mut out, user, &row.permission, None, granted(Some(&row.access)));
+        }
+        if let Some(rows) = out.get_mut(start..) {
+            rows.sort_by(|a, b| a.permission.cmp(&b.permission));
+        }
+    }
+    out
+}
+
+fn push(
+    out: &mut Vec<UserAccessChange>,
+    user: &str,
+    permission: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+) {
+    let change = match (before, after) {
+        (None, None) => return,
+        (Some(a), Some(b)) if a == b => return,
+        (None, Some(_)) => AccessDelta::Gained,
+        (Some(_), None) => AccessDelta::Lost,
+        (Some(_), Some(_)) => AccessDelta::Changed,
+    };
+    out.push(UserAccessChange {
+        user: user.to_owned(),
+        permission: permission.to_owned(),
+        change,
+        before: before.map(str::to_owned),
+        after: after.map(str::to_owned),
+    });
+}
