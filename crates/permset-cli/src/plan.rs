@@ -41,6 +41,9 @@ pub(crate) struct Plan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) to_revision: Option<u64>,
     pub(crate) changes: Vec<PlanChange>,
+    /// Who gains or loses what (what-if), when it was computed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) access_changes: Vec<permset_core::UserAccessChange>,
 }
 
 /// The sections of the Markdown summary, by the first segment of a change's path.
@@ -136,6 +139,20 @@ pub(crate) fn markdown(plan: &Plan) -> String {
             let mut kind = String::new();
             escape_text(&change.kind, &mut kind);
             let _ = writeln!(out, "- **{kind}** {} ({})", inline(&change.description), code(&change.path));
+        }
+    }
+    if !plan.access_changes.is_empty() {
+        let _ = writeln!(out, "\n#### Who gains or loses\n");
+        for c in &plan.access_changes {
+            let side = |access: &Option<String>| code(access.as_deref().unwrap_or("none"));
+            let _ = writeln!(
+                out,
+                "- {}: {} {} → {}",
+                code(&c.user),
+                code(&c.permission),
+                side(&c.before),
+                side(&c.after)
+            );
         }
     }
     out

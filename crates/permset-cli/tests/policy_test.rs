@@ -304,6 +304,11 @@ fn offline_plan_as_markdown() {
 #### Access rules
 
 - **changed** access rule `unused` of `customers` changed from `tier == \"basic\"` to `tier == \"basic\" or name == \"`\\[x\\]\\(http\\://e.vil\\) \\<b\\>\"\\` (`access_rules.customers.unused`)
+
+#### Who gains or loses
+
+- `ann`: `customers_update` `rule:vip` → `own`
+- `ben`: `customers_export` `none` → `all`
 ";
     assert_eq!(stdout(&o), expected);
     let text = permset_in(tmp.path(), &["plan", "new.yaml", "--against", "old.yaml"]);

@@ -60,7 +60,18 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         );
     }
     let changes = permset_core::diff(&current, new).into_iter().map(Into::into).collect();
-    let plan = Plan { workspace: new.workspace.clone(), from_revision: None, to_revision: None, changes };
+    // Who gains or loses what: both files compiled at the same moment.
+    let now = chrono::Utc::now();
+    let before = permset_core::Snapshot::compile_at(&current, now, 0)
+        .map_err(|e| anyhow::anyhow!("`{}` has errors: {e}", args.against.display()))?;
+    let access_changes = permset_core::access_changes(&before, &proposed.snapshot, now);
+    let plan = Plan {
+        workspace: new.workspace.clone(),
+        from_revision: None,
+        to_revision: None,
+        changes,
+        access_changes,
+    };
     print(&plan, args.format, "plan")?;
     Ok(ExitCode::SUCCESS)
 }

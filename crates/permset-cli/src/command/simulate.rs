@@ -41,8 +41,13 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         );
     }
     let changes = permset_core::diff(old.model(), new.model()).into_iter().map(Into::into).collect();
-    let plan =
-        Plan { workspace: new.workspace().to_owned(), from_revision: None, to_revision: None, changes };
+    let plan = Plan {
+        workspace: new.workspace().to_owned(),
+        from_revision: None,
+        to_revision: None,
+        changes,
+        access_changes: Vec::new(),
+    };
     let access = access_changes(&old, &new, now);
     if args.json {
         let out = serde_json::json!({ "workspace": new.workspace(), "plan": plan, "access_changes": access });
