@@ -27,6 +27,7 @@ mod diff;
 mod explain;
 mod file;
 mod lint;
+mod memory;
 mod model;
 mod permissions;
 mod role_set;
