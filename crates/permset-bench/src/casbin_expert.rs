@@ -73,10 +73,16 @@ pub fn model_text(n: usize) -> String {
 type Sections = HashMap<String, (String, Option<String>)>;
 
 /// The grants of one role: (definitions' suffix, `grant::<permission>|<kind>`, rule over that request type).
-fn role_grants(model: &Model, peer: &PeerModel, sections: &Sections, role: &Role) -> Result<Vec<(String, String, String)>> {
+fn role_grants(
+    model: &Model,
+    peer: &PeerModel,
+    sections: &Sections,
+    role: &Role,
+) -> Result<Vec<(String, String, String)>> {
     let mut out = Vec::new();
     for (perm, grant) in &role.grants {
-        let (Some((module, _)), Some((on_module, on_record))) = (peer.permissions.get(perm), sections.get(perm))
+        let (Some((module, _)), Some((on_module, on_record))) =
+            (peer.permissions.get(perm), sections.get(perm))
         else {
             continue;
         };
@@ -172,7 +178,11 @@ impl CasbinExpert {
                 .await
                 .map_err(|e| anyhow!("casbin {ptype}: {e}"))?;
         }
-        engine.enforcer.add_named_grouping_policies("g", links).await.map_err(|e| anyhow!("casbin g: {e}"))?;
+        engine
+            .enforcer
+            .add_named_grouping_policies("g", links)
+            .await
+            .map_err(|e| anyhow!("casbin g: {e}"))?;
         Ok(engine)
     }
 
@@ -214,7 +224,10 @@ impl CasbinExpert {
             let ptype = format!("p{s}");
             let line = vec![grant.clone(), rule.clone()];
             if !self.enforcer.has_named_policy(&ptype, line.clone()) {
-                self.enforcer.add_named_policy(&ptype, line).await.map_err(|e| anyhow!("casbin {ptype}: {e}"))?;
+                self.enforcer
+                    .add_named_policy(&ptype, line)
+                    .await
+                    .map_err(|e| anyhow!("casbin {ptype}: {e}"))?;
             }
         }
         let links = self.role_links(model, &peer, key, role, &grants);

@@ -36,14 +36,15 @@ use std::str::FromStr;
 
 use anyhow::{anyhow, Context as _, Result};
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, Entity, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet, Request, Schema,
-    Validator,
+    Authorizer, Context, Decision, Entities, Entity, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet,
+    Request, Schema, Validator,
 };
 use permset_core::{Access, Limit, Model, Role};
 use serde_json::{json, Value};
 
 use crate::cedar_peer::{
-    entities_json, quote, schema_text, scope_condition, type_name, uid, validate, CedarRequest, ACCOUNT_OWNERS,
+    entities_json, quote, schema_text, scope_condition, type_name, uid, validate, CedarRequest,
+    ACCOUNT_OWNERS,
 };
 use crate::roles::PeerModel;
 use crate::workload::Workload;
@@ -78,9 +79,12 @@ impl GrantKind {
             Some(ty) => format!("resource is {ty}"),
             None => "resource".to_owned(),
         };
-        let when = if self.condition.is_empty() { holder } else { format!("{holder} && ({})", self.condition) };
-        let text =
-            format!("permit(principal, action == Action::{}, {resource}) when {{ {when} }};", quote(&self.permission));
+        let when =
+            if self.condition.is_empty() { holder } else { format!("{holder} && ({})", self.condition) };
+        let text = format!(
+            "permit(principal, action == Action::{}, {resource}) when {{ {when} }};",
+            quote(&self.permission)
+        );
         (id, text)
     }
 }
@@ -263,8 +267,9 @@ impl CedarExpert {
             }
         }
         let entities = std::mem::replace(&mut self.entities, Entities::empty());
-        self.entities =
-            entities.upsert_entities(upsert, Some(&self.schema)).map_err(|e| anyhow!("cedar entities: {e}"))?;
+        self.entities = entities
+            .upsert_entities(upsert, Some(&self.schema))
+            .map_err(|e| anyhow!("cedar entities: {e}"))?;
         Ok(())
     }
 
@@ -285,7 +290,8 @@ impl CedarExpert {
         let Some((_, policies)) = sets.iter().find(|(t, _)| t == ty) else { return false };
         match Request::new(principal.clone(), action.clone(), resource.clone(), Context::empty(), None) {
             Ok(request) => {
-                self.authorizer.is_authorized(&request, policies, &self.entities).decision() == Decision::Allow
+                self.authorizer.is_authorized(&request, policies, &self.entities).decision()
+                    == Decision::Allow
             }
             Err(_) => false,
         }

@@ -32,8 +32,8 @@ use std::str::FromStr;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId, PolicySet, Request, Schema,
-    ValidationMode, Validator,
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
+    PolicySet, Request, Schema, ValidationMode, Validator,
 };
 use permset_core::condition::{CmpOp, Expr, Operand};
 use permset_core::{Access, FieldType, Limit, Model, Role};
@@ -231,10 +231,8 @@ pub fn role_policies_text(model: &Model, peer: &PeerModel, key: &str, role: &Rol
     }
     let mut principals = vec![(format!("Role::{}", quote(key)), String::new())];
     if peer.team_roles.contains(key) {
-        principals.push((
-            format!("TeamRole::{}", quote(key)),
-            "principal in Capability::\"teams_view\"".into(),
-        ));
+        principals
+            .push((format!("TeamRole::{}", quote(key)), "principal in Capability::\"teams_view\"".into()));
     }
     for (i, (principal, guard)) in principals.iter().enumerate() {
         let when = |cond: &str| -> String {
@@ -476,8 +474,12 @@ impl CedarEngine {
         let new = parse_with_ids(&role_policies_text(model, &peer, key, role)?)?;
         validate(&self.validator, &new)?;
         let prefix = format!("{key}/");
-        let old: Vec<_> =
-            self.policies.policies().filter(|p| AsRef::<str>::as_ref(p.id()).starts_with(&prefix)).map(|p| p.id().clone()).collect();
+        let old: Vec<_> = self
+            .policies
+            .policies()
+            .filter(|p| AsRef::<str>::as_ref(p.id()).starts_with(&prefix))
+            .map(|p| p.id().clone())
+            .collect();
         for id in old {
             self.policies.remove_static(id).map_err(|e| anyhow!("cedar: {e}"))?;
         }

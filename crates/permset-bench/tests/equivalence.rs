@@ -63,7 +63,8 @@ fn compare(w: &Workload, e: &Engines, stride: usize) -> (Vec<String>, [usize; 3]
         e.cedar_naive.validate_request(&cedar_request).unwrap();
         let casbin_request = e.casbin.prepare(w, &peer, r).unwrap();
         e.casbin.try_allows(&casbin_request).unwrap();
-        let mut answers = vec![("cedar", e.cedar.check(&cedar_request)), ("casbin", e.casbin.check(&casbin_request))];
+        let mut answers =
+            vec![("cedar", e.cedar.check(&cedar_request)), ("casbin", e.casbin.check(&casbin_request))];
         if i % stride == 0 {
             let naive_request = e.casbin_naive.prepare(w, &peer, r).unwrap();
             e.casbin_naive.try_allows(&naive_request).unwrap();

@@ -15,9 +15,16 @@ use crate::model::{Assignment, User};
 use crate::role_set::{RoleSet, UserHot};
 use crate::snapshot::{CompiledUser, Snapshot, UserAssignment};
 
-/// A B-tree's entries with node slack: nodes filled in key order end about half full.
+/// A B-tree of `len` entries: leaf nodes of 11 slots (plus a header), the
+/// first one allocated whole however few entries it holds, later ones about
+/// half full when filled in key order; internal nodes add about a sixth.
 fn btree_entries<K, V>(len: usize) -> usize {
-    len * (size_of::<K>() + size_of::<V>()) * 2
+    if len == 0 {
+        return 0;
+    }
+    let node = 11 * (size_of::<K>() + size_of::<V>()) + 16;
+    let leaves = (len * 2).div_ceil(11).max(1);
+    leaves * node + leaves / 6 * (node + 12 * size_of::<usize>())
 }
 
 /// A hash table of `capacity` entries: buckets (7/8 load) and a control byte each.
@@ -59,7 +66,11 @@ impl Snapshot {
             })
             .sum();
         let model_teams = btree_entries::<String, crate::model::Team>(model.teams.len())
-            + model.teams.iter().map(|(k, t)| k.capacity() + t.name.as_ref().map_or(0, String::capacity)).sum::<usize>();
+            + model
+                .teams
+                .iter()
+                .map(|(k, t)| k.capacity() + t.name.as_ref().map_or(0, String::capacity))
+                .sum::<usize>();
         let compiled_users: usize = self.users.capacity() * size_of::<CompiledUser>()
             + self
                 .users
@@ -74,8 +85,7 @@ impl Snapshot {
                 })
                 .sum::<usize>();
         let hot = self.hot.capacity() * size_of::<UserHot>();
-        let user_index =
-            hash_table::<String, u32>(self.user_ids.capacity()) + strings(self.user_ids.keys());
+        let user_index = hash_table::<String, u32>(self.user_ids.capacity()) + strings(self.user_ids.keys());
         // Each role set: its role list and two bitsets over the permissions.
         let words = self.perms.len().div_ceil(64);
         let role_sets: usize = [&self.role_sets, &self.single_sets]
@@ -93,7 +103,16 @@ impl Snapshot {
             + btree_entries::<String, crate::model::Role>(model.roles.len());
         let teams = self.team_keys.capacity() * size_of::<String>() + strings(&self.team_keys);
         let rest = self.perms.capacity() * 128 + self.objects.len() * 1024 + self.warnings.capacity() * 128;
-        model_users + model_assignments + model_teams + compiled_users + hot + user_index + role_sets + roles + teams + rest
+        model_users
+            + model_assignments
+            + model_teams
+            + compiled_users
+            + hot
+            + user_index
+            + role_sets
+            + roles
+            + teams
+            + rest
     }
 }
 

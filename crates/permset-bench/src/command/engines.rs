@@ -125,7 +125,11 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     eprintln!("casbin: {p} policy lines in {} types, {g} links ({:.1?})", args_types(&casbin), t.elapsed());
     let t = Instant::now();
     let casbin_naive = runtime.block_on(CasbinEngine::build(&w))?;
-    eprintln!("casbin-naive: {} policy lines loaded ({:.1?})", casbin_policy_count(&casbin_naive), t.elapsed());
+    eprintln!(
+        "casbin-naive: {} policy lines loaded ({:.1?})",
+        casbin_policy_count(&casbin_naive),
+        t.elapsed()
+    );
     let mut e = Engines { snapshot, cedar, casbin, cedar_naive, casbin_naive };
 
     let peer = PeerModel::new(&w.model);
@@ -144,7 +148,8 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         let (role_k, record_k) = split(&w, |r| e.casbin.prepare(&w, &peer, r))?;
         let (role_kn, record_kn) = split(&w, |r| e.casbin_naive.prepare(&w, &peer, r))?;
 
-        type Case<'a, P> = (&'static str, &'a [P], &'a [CedarRequest], &'a [CasbinExpertRequest], &'a [CasbinRequest]);
+        type Case<'a, P> =
+            (&'static str, &'a [P], &'a [CedarRequest], &'a [CasbinExpertRequest], &'a [CasbinRequest]);
         let cases: [Case<'_, PermsetRequest<'_>>; 2] = [
             ("role_level", &role_p, &role_c, &role_k, &role_kn),
             ("record_level", &record_p, &record_c, &record_k, &record_kn),
@@ -290,7 +295,9 @@ fn agree(w: &Workload, e: &Engines, peer: &PeerModel) -> Result<()> {
         ];
         if answers.iter().any(|a| *a != p) {
             mismatches += 1;
-            eprintln!("disagreement: {r:?}: permset {p}, cedar / casbin / cedar-naive / casbin-naive {answers:?}");
+            eprintln!(
+                "disagreement: {r:?}: permset {p}, cedar / casbin / cedar-naive / casbin-naive {answers:?}"
+            );
         }
     }
     if mismatches > 0 {
@@ -331,7 +338,10 @@ fn print_table(w: &Workload, rows: &[Row]) {
         w.requests.len() - role_level
     );
     println!();
-    println!("{:<13} {:<13} {:>11} {:>11} {:>10} {:>14}", "case", "engine", "median", "p99", "n", "× permset");
+    println!(
+        "{:<13} {:<13} {:>11} {:>11} {:>10} {:>14}",
+        "case", "engine", "median", "p99", "n", "× permset"
+    );
     for row in rows {
         let base = rows.iter().find(|r| r.case == row.case && r.engine == "permset");
         let ratio = base

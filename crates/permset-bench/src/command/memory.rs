@@ -85,7 +85,8 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         model.roles.len(),
         mib(model_rss)
     );
-    let users: Vec<String> = model.users.keys().step_by((model.users.len() / 10_000).max(1)).cloned().collect();
+    let users: Vec<String> =
+        model.users.keys().step_by((model.users.len() / 10_000).max(1)).cloned().collect();
 
     let t = Instant::now();
     let snapshot = Snapshot::compile_owned(model, now, 1).context("permset compile")?;
@@ -104,12 +105,14 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let perms = ["conversations_view", "customers_update", "teams_view", "billing_view"];
     let requests: Vec<(&str, &str)> =
         users.iter().enumerate().map(|(i, u)| (u.as_str(), perms[i % perms.len()])).collect();
-    let allowed = requests.iter().filter(|(u, p)| snapshot.check(&Request::new(u, p, now)).is_allowed()).count();
+    let allowed =
+        requests.iter().filter(|(u, p)| snapshot.check(&Request::new(u, p, now)).is_allowed()).count();
     if allowed == 0 || allowed == requests.len() {
         bail!("{allowed} of {} sampled checks allowed: the workspace is not realistic", requests.len());
     }
     let budget = if args.quick { Duration::from_millis(500) } else { Duration::from_secs(2) };
-    let check = measure(&requests, |(u, p)| snapshot.check(&Request::new(u, p, now)).is_allowed(), budget, 20);
+    let check =
+        measure(&requests, |(u, p)| snapshot.check(&Request::new(u, p, now)).is_allowed(), budget, 20);
     drop(snapshot);
 
     for _ in 1..runs {
@@ -148,11 +151,19 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             args.roles + 15
         );
         println!();
-        println!("compile (Snapshot::compile_owned): median {:.2} s over {runs} ({})", compile.median_ns / 1e9, all.join(", "));
+        println!(
+            "compile (Snapshot::compile_owned): median {:.2} s over {runs} ({})",
+            compile.median_ns / 1e9,
+            all.join(", ")
+        );
         println!("RSS before generating:             {:>8.0} MiB", mib(baseline));
         println!("RSS with the model generated:      {:>8.0} MiB", mib(model_rss));
         println!("peak RSS (VmHWM) after compiling:  {:>8.0} MiB", mib(peak));
-        println!("RSS after compiling (snapshot):    {:>8.0} MiB  ({:.0} MiB above the baseline)", mib(after), mib(after.saturating_sub(baseline)));
+        println!(
+            "RSS after compiling (snapshot):    {:>8.0} MiB  ({:.0} MiB above the baseline)",
+            mib(after),
+            mib(after.saturating_sub(baseline))
+        );
         println!("the snapshot's own estimate (approx_heap_bytes): {:>5.0} MiB", mib(accounted));
         println!(
             "role-level check at this size: median {:.0} ns, p99 {:.0} ns ({} checks, {allowed} of {} sampled allowed)",
