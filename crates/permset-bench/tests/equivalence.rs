@@ -106,9 +106,20 @@ fn incremental_rebuilds_decide_like_a_fresh_compile() {
     let (n_requests, stride) = scope();
     let mut w = workload_with(11, 300, n_requests.min(1_200));
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let mut engines = build(&w, &runtime);
     let peer = PeerModel::new(&w.model);
     let key = peer.team_roles.iter().find(|k| k.starts_with("custom_")).unwrap().clone();
+    // One agent holds only the edited role, so that nothing else masks the edit.
+    let sole = w
+        .model
+        .users
+        .iter()
+        .find(|(_, u)| !u.account_owner && u.kind == permset_core::UserKind::Agent)
+        .unwrap()
+        .0
+        .clone();
+    w.model.assignments.users.insert(sole.clone(), vec![permset_core::Assignment::new(key.clone())]);
+    w.model.users.get_mut(&sole).unwrap().teams.clear();
+    let mut engines = build(&w, &runtime);
     let holders = w.model.assignments.users.values().flatten().filter(|a| a.role == key).count();
     assert!(holders > 0, "no user holds `{key}` directly");
     let role = w.model.roles.get_mut(&key).unwrap();
@@ -126,6 +137,53 @@ fn incremental_rebuilds_decide_like_a_fresh_compile() {
         role.grants.insert("teams_view".into(), Grant::new(Access::All));
     }
     assert_ne!(*role, before);
+    let after = role.clone();
+
+    // Ask about the edited role's holders (direct and through teams) for
+    // every permission it held before or holds now, on no record and on records.
+    let teams: Vec<&String> = w
+        .model
+        .assignments
+        .teams
+        .iter()
+        .filter(|(_, l)| l.iter().any(|a| a.role == key))
+        .map(|(t, _)| t)
+        .collect();
+    let holders: Vec<String> = w
+        .model
+        .users
+        .iter()
+        .filter(|(u, user)| {
+            w.model.assignments.users.get(*u).is_some_and(|l| l.iter().any(|a| a.role == key))
+                || user.teams.iter().any(|t| teams.contains(&t))
+        })
+        .map(|(u, _)| u.clone())
+        .collect();
+    let perms: std::collections::BTreeSet<&String> =
+        before.grants.keys().chain(after.grants.keys()).collect();
+    let mut extra = Vec::new();
+    for user in &holders {
+        for perm in &perms {
+            extra.push(permset_bench::BenchRequest {
+                user: user.clone(),
+                permission: (*perm).clone(),
+                record: None,
+                before: None,
+            });
+            for (i, object) in w.record_objects.iter().enumerate().step_by(97) {
+                if perm.starts_with(&format!("{object}_")) && !perm.ends_with("_create") {
+                    extra.push(permset_bench::BenchRequest {
+                        user: user.clone(),
+                        permission: (*perm).clone(),
+                        record: Some(i),
+                        before: None,
+                    });
+                }
+            }
+        }
+    }
+    assert!(extra.len() > 200, "{} extra requests", extra.len());
+    w.requests.extend(extra);
 
     engines.cedar.replace_role(&w.model, &key).unwrap();
     runtime.block_on(engines.casbin.replace_role(&w.model, &key)).unwrap();
