@@ -1,6 +1,7 @@
 //! Criterion benches of the `engines` cases, for regular use: a smaller
 //! workspace (2,000 users) and short measurements so they compile and run
 //! quickly. `permset-bench engines` is the reference run (10,000 users).
+//! The peers are the expert encodings (`cedar_expert.rs`, `casbin_expert.rs`).
 
 // criterion_group! generates an undocumented function.
 #![allow(missing_docs)]
@@ -9,8 +10,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use permset_bench::casbin_peer::CasbinEngine;
-use permset_bench::cedar_peer::CedarEngine;
+use permset_bench::casbin_expert::CasbinExpert;
+use permset_bench::cedar_expert::CedarExpert;
+use permset_bench::cedar_peer::CedarRequest;
 use permset_bench::roles::PeerModel;
 use permset_bench::workload_with;
 use permset_core::{Request, Snapshot};
@@ -19,14 +21,14 @@ fn engines(c: &mut Criterion) {
     let w = workload_with(42, 2_000, 4_000);
     let snapshot = Snapshot::compile_at(&w.model, w.now, 1).expect("compile");
     let peer = PeerModel::new(&w.model);
-    let cedar = CedarEngine::build(&w).expect("cedar");
+    let cedar = CedarExpert::build(&w).expect("cedar");
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-    let casbin = runtime.block_on(CasbinEngine::build(&w)).expect("casbin");
+    let casbin = runtime.block_on(CasbinExpert::build(&w)).expect("casbin");
 
     for (case, record_level) in [("role_level", false), ("record_level", true)] {
         let requests: Vec<_> = w.requests.iter().filter(|r| r.is_record_level() == record_level).collect();
         let cedar_requests: Vec<_> =
-            requests.iter().map(|r| cedar.prepare(&w, &peer, r).expect("cedar request")).collect();
+            requests.iter().map(|r| CedarRequest::new(&w, &peer, r).expect("cedar request")).collect();
         let casbin_requests: Vec<_> =
             requests.iter().map(|r| casbin.prepare(&w, &peer, r).expect("casbin request")).collect();
         let mut group = c.benchmark_group(case);

@@ -1,6 +1,8 @@
 //! The workload in casbin-rs: RBAC with domains plus ABAC rules in the
 //! policy (casbin's documented "`eval(p.rule)`" pattern for many attribute
-//! rules).
+//! rules): the bench's `casbin-naive` rows. The encoding an expert would
+//! write (one policy type per action, grants as role links) is
+//! `casbin_expert.rs`, the `casbin` rows.
 //!
 //! - `g = _, _, _`: user → role (direct assignments) and role →
 //!   `cap::teams_view` (a role granting `teams_view`) in the workspace's
@@ -54,50 +56,51 @@ e = some(where (p.eft == allow))
 m = r.sub.owner || (r.act == p.act && r.dom == p.dom && (g(r.sub.id, p.sub, r.dom) || (g(r.sub.id, p.sub, r.dom + "/teams") && g(r.sub.id, "cap::teams_view", r.dom))) && eval(p.rule))
 "#;
 
-const CAP: &str = "cap::teams_view";
+pub(crate) const CAP: &str = "cap::teams_view";
 
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
 }
 
-/// Translates a permset condition into a rhai expression over `r.sub` and `r.obj`.
-fn rhai_expr(expr: &Expr) -> Result<String> {
+/// Translates a permset condition into a rhai expression over `<r>.sub` and
+/// `<r>.obj`, `r` being the request type (`r`, `r2`, …).
+fn rhai_expr(expr: &Expr, r: &str) -> Result<String> {
     Ok(match expr {
         Expr::Const(b) => b.to_string(),
         Expr::And(items) if items.is_empty() => "true".into(),
         Expr::Or(items) if items.is_empty() => "false".into(),
         Expr::And(items) => {
-            let parts: Result<Vec<String>> = items.iter().map(rhai_expr).collect();
+            let parts: Result<Vec<String>> = items.iter().map(|e| rhai_expr(e, r)).collect();
             format!("({})", parts?.join(" && "))
         }
         Expr::Or(items) => {
-            let parts: Result<Vec<String>> = items.iter().map(rhai_expr).collect();
+            let parts: Result<Vec<String>> = items.iter().map(|e| rhai_expr(e, r)).collect();
             format!("({})", parts?.join(" || "))
         }
-        Expr::Not(inner) => format!("!({})", rhai_expr(inner)?),
-        Expr::Truthy(operand) => format!("({} == true)", rhai_operand(operand)?),
+        Expr::Not(inner) => format!("!({})", rhai_expr(inner, r)?),
+        Expr::Truthy(operand) => format!("({} == true)", rhai_operand(operand, r)?),
         Expr::Compare { left, op, right } => {
-            let (l, r) = (rhai_operand(left)?, rhai_operand(right)?);
+            let (a, b) = (rhai_operand(left, r)?, rhai_operand(right, r)?);
             match op {
-                CmpOp::Eq => format!("{l} == {r}"),
-                CmpOp::Ne => format!("{l} != {r}"),
-                CmpOp::Lt => format!("{l} < {r}"),
-                CmpOp::Le => format!("{l} <= {r}"),
-                CmpOp::Gt => format!("{l} > {r}"),
-                CmpOp::Ge => format!("{l} >= {r}"),
-                CmpOp::In => format!("{r}.contains({l})"),
-                CmpOp::Contains => format!("{l}.contains({r})"),
+                CmpOp::Eq => format!("{a} == {b}"),
+                CmpOp::Ne => format!("{a} != {b}"),
+                CmpOp::Lt => format!("{a} < {b}"),
+                CmpOp::Le => format!("{a} <= {b}"),
+                CmpOp::Gt => format!("{a} > {b}"),
+                CmpOp::Ge => format!("{a} >= {b}"),
+                CmpOp::In => format!("{b}.contains({a})"),
+                CmpOp::Contains => format!("{a}.contains({b})"),
             }
         }
     })
 }
 
-fn rhai_operand(operand: &Operand) -> Result<String> {
+fn rhai_operand(operand: &Operand, r: &str) -> Result<String> {
     Ok(match operand {
-        Operand::Field { name, .. } => format!("r.obj.{name}"),
-        Operand::UserId => "r.sub.id".into(),
-        Operand::UserTeams => "r.sub.teams".into(),
-        Operand::UserAttr(name) => format!("r.sub.{name}"),
+        Operand::Field { name, .. } => format!("{r}.obj.{name}"),
+        Operand::UserId => format!("{r}.sub.id"),
+        Operand::UserTeams => format!("{r}.sub.teams"),
+        Operand::UserAttr(name) => format!("{r}.sub.{name}"),
         Operand::Value(value) => rhai_literal(value)?,
     })
 }
@@ -115,13 +118,14 @@ fn rhai_literal(value: &Value) -> Result<String> {
     })
 }
 
-fn scope_rule(scope: &Scope) -> Result<String> {
+/// A limited scope as a rhai expression over request type `r`.
+pub(crate) fn scope_rule(scope: &Scope, r: &str) -> Result<String> {
     Ok(match scope {
-        Scope::Own { owner } => format!("r.obj.{owner} == r.sub.id"),
+        Scope::Own { owner } => format!("{r}.obj.{owner} == {r}.sub.id"),
         Scope::Team { team, owner } => {
-            format!("r.sub.teams.contains(r.obj.{team}) || r.obj.{owner} == r.sub.id")
+            format!("{r}.sub.teams.contains({r}.obj.{team}) || {r}.obj.{owner} == {r}.sub.id")
         }
-        Scope::Condition(expr) => rhai_expr(expr)?,
+        Scope::Condition(expr) => rhai_expr(expr, r)?,
     })
 }
 
@@ -136,7 +140,7 @@ pub fn role_policies(model: &Model, peer: &PeerModel, key: &str, role: &Role) ->
             Access::Limited(limits) => {
                 let mut parts = vec!["r.obj.is_module".to_owned()];
                 for limit in limits {
-                    parts.push(format!("({})", scope_rule(&peer.scope(model, module, limit)?)?));
+                    parts.push(format!("({})", scope_rule(&peer.scope(model, module, limit)?, "r")?));
                 }
                 parts.join(" || ")
             }
@@ -150,15 +154,24 @@ pub fn role_policies(model: &Model, peer: &PeerModel, key: &str, role: &Role) ->
 pub fn policy_lines(w: &Workload, peer: &PeerModel) -> Result<[Vec<Vec<String>>; 2]> {
     let model = &w.model;
     let dom = &model.workspace;
-    let team_dom = format!("{dom}/teams");
     let mut p = Vec::new();
-    let mut g = Vec::new();
+    let mut g = membership_lines(w, peer);
     for (key, role) in &peer.roles {
         p.extend(role_policies(model, peer, key, role)?);
         if peer.grants_teams_view(role) {
             g.push(vec![key.clone(), CAP.to_owned(), dom.clone()]);
         }
     }
+    Ok([p, g])
+}
+
+/// The `g` lines of who holds which role: user → role in the workspace's
+/// domain, user → team and team → role in `<workspace>/teams`.
+pub(crate) fn membership_lines(w: &Workload, peer: &PeerModel) -> Vec<Vec<String>> {
+    let model = &w.model;
+    let dom = &model.workspace;
+    let team_dom = format!("{dom}/teams");
+    let mut g = Vec::new();
     for (key, list) in &model.assignments.users {
         let kind = model.users.get(key).map(|u| u.kind);
         for a in list.iter().filter(|a| a.is_active(w.now)) {
@@ -177,7 +190,7 @@ pub fn policy_lines(w: &Workload, peer: &PeerModel) -> Result<[Vec<Vec<String>>;
             g.push(vec![format!("team::{team}"), a.role.clone(), team_dom.clone()]);
         }
     }
-    Ok([p, g])
+    g
 }
 
 /// A request in casbin's terms.
@@ -198,6 +211,45 @@ pub struct CasbinEngine {
     subjects: BTreeMap<String, Dynamic>,
 }
 
+/// Every user as a rhai map (`id`, `owner`, `region`, `teams`), converted once at setup.
+pub(crate) fn subjects(w: &Workload) -> Result<BTreeMap<String, Dynamic>> {
+    let mut subjects = BTreeMap::new();
+    for (key, user) in &w.model.users {
+        let sub = json!({
+            "id": key,
+            "owner": user.account_owner,
+            "region": user.attributes.get("region").cloned().unwrap_or(json!("")),
+            "teams": user.teams,
+        });
+        subjects.insert(key.clone(), to_dyn(&sub)?);
+    }
+    Ok(subjects)
+}
+
+/// A request's object (a record, or `is_module` for a module-level
+/// question) and, for an update with a before state, that state.
+pub(crate) fn request_objects(
+    w: &Workload,
+    peer: &PeerModel,
+    r: &BenchRequest,
+) -> Result<(Dynamic, Option<Dynamic>)> {
+    let (module, _) = peer.permissions.get(&r.permission).with_context(|| r.permission.clone())?;
+    let record_obj = |i: usize| -> Result<Dynamic> {
+        let mut record = w.records.get(i).context("record index")?.clone();
+        record.insert("is_module".into(), json!(false));
+        to_dyn(&Value::Object(record))
+    };
+    let obj = match r.record {
+        Some(i) if peer.is_object(module) => record_obj(i)?,
+        _ => to_dyn(&json!({ "is_module": true }))?,
+    };
+    let before = match (r.record, r.before) {
+        (Some(_), Some(i)) if r.permission.ends_with("_update") => Some(record_obj(i)?),
+        _ => None,
+    };
+    Ok((obj, before))
+}
+
 fn to_dyn(value: &Value) -> Result<Dynamic> {
     to_dynamic(value).map_err(|e| anyhow!("rhai value: {e}"))
 }
@@ -212,45 +264,31 @@ impl CasbinEngine {
         let [p, g] = policy_lines(w, &peer)?;
         enforcer.add_policies(p).await.map_err(|e| anyhow!("casbin p: {e}"))?;
         enforcer.add_named_grouping_policies("g", g).await.map_err(|e| anyhow!("casbin g: {e}"))?;
-        let mut subjects = BTreeMap::new();
-        for (key, user) in &w.model.users {
-            let sub = json!({
-                "id": key,
-                "owner": user.account_owner,
-                "region": user.attributes.get("region").cloned().unwrap_or(json!("")),
-                "teams": user.teams,
-            });
-            subjects.insert(key.clone(), to_dyn(&sub)?);
-        }
+        let subjects = subjects(w)?;
         Ok(CasbinEngine { enforcer, dom: Dynamic::from(w.model.workspace.clone()), subjects })
     }
 
-    /// Replaces one role's `p` lines through casbin's incremental policy API (a role edit).
+    /// Replaces one role's `p` lines through casbin's incremental policy API
+    /// (a role edit), and its `cap::teams_view` link if the edit changed it.
     pub async fn replace_role(&mut self, model: &Model, key: &str) -> Result<()> {
         let peer = PeerModel::new(model);
         let role = peer.roles.get(key).with_context(|| format!("role `{key}`"))?;
         let lines = role_policies(model, &peer, key, role)?;
         self.enforcer.remove_filtered_policy(0, vec![key.to_owned()]).await.map_err(|e| anyhow!("{e}"))?;
         self.enforcer.add_policies(lines).await.map_err(|e| anyhow!("{e}"))?;
+        let link = vec![key.to_owned(), CAP.to_owned(), model.workspace.clone()];
+        let linked = self.enforcer.has_grouping_policy(link.clone());
+        if peer.grants_teams_view(role) && !linked {
+            self.enforcer.add_named_grouping_policy("g", link).await.map_err(|e| anyhow!("{e}"))?;
+        } else if !peer.grants_teams_view(role) && linked {
+            self.enforcer.remove_named_grouping_policy("g", link).await.map_err(|e| anyhow!("{e}"))?;
+        }
         Ok(())
     }
 
     /// The casbin form of a workload request.
     pub fn prepare(&self, w: &Workload, peer: &PeerModel, r: &BenchRequest) -> Result<CasbinRequest> {
-        let (module, _) = peer.permissions.get(&r.permission).with_context(|| r.permission.clone())?;
-        let record_obj = |i: usize| -> Result<Dynamic> {
-            let mut record = w.records.get(i).context("record index")?.clone();
-            record.insert("is_module".into(), json!(false));
-            to_dyn(&Value::Object(record))
-        };
-        let obj = match r.record {
-            Some(i) if peer.is_object(module) => record_obj(i)?,
-            _ => to_dyn(&json!({ "is_module": true }))?,
-        };
-        let before = match (r.record, r.before) {
-            (Some(_), Some(i)) if r.permission.ends_with("_update") => Some(record_obj(i)?),
-            _ => None,
-        };
+        let (obj, before) = request_objects(w, peer, r)?;
         let sub = self.subjects.get(&r.user).cloned().unwrap_or_else(|| Dynamic::from(r.user.clone()));
         Ok(CasbinRequest {
             sub,

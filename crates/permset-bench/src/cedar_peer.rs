@@ -1,5 +1,7 @@
 //! The workload in Cedar, written the way Cedar's documentation recommends
-//! for RBAC with attribute conditions.
+//! for RBAC with attribute conditions: the bench's `cedar-naive` rows. The
+//! encoding an expert would write (grants in the entity hierarchy, the
+//! policy set sliced per action) is `cedar_expert.rs`, the `cedar` rows.
 //!
 //! - Entities: `User in [Role, Team]` (direct roles and team membership),
 //!   `Team in [TeamRole]` (roles assigned to the team), `Role in
@@ -24,17 +26,17 @@
 //! - The policies are validated against the schema (strict mode) and the
 //!   entities are checked against it when loaded.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fmt::Write as _;
 use std::str::FromStr;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, EntityId, EntityTypeName, EntityUid, PolicySet, Request, Schema,
-    ValidationMode, Validator,
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
+    PolicySet, Request, Schema, ValidationMode, Validator,
 };
 use permset_core::condition::{CmpOp, Expr, Operand};
-use permset_core::{Access, FieldType, Limit, Model};
+use permset_core::{Access, FieldType, Limit, Model, Role};
 use serde_json::{json, Map, Value};
 
 use crate::roles::{PeerModel, Scope};
@@ -57,12 +59,12 @@ pub fn type_name(object: &str) -> String {
     out
 }
 
-fn uid(ty: &str, id: &str) -> Result<EntityUid> {
+pub(crate) fn uid(ty: &str, id: &str) -> Result<EntityUid> {
     let ty = EntityTypeName::from_str(ty).map_err(|e| anyhow!("entity type `{ty}`: {e}"))?;
     Ok(EntityUid::from_type_name_and_id(ty, EntityId::new(id)))
 }
 
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_default()
 }
 
@@ -80,12 +82,21 @@ fn cedar_type(ty: &FieldType) -> String {
     }
 }
 
-/// The Cedar schema of a model, in Cedar's own syntax.
-pub fn schema_text(peer: &PeerModel) -> String {
+/// The Cedar schema of a model, in Cedar's own syntax. With `grants`, roles
+/// are also members of `Grant` entities and team roles of `TeamGrant`
+/// entities (the expert encoding, `cedar_expert.rs`).
+pub fn schema_text(peer: &PeerModel, grants: bool) -> String {
     let mut s = String::new();
-    s.push_str(
-        "entity Capability;\nentity TeamRole;\nentity Role in [Capability];\nentity Team in [TeamRole];\n",
-    );
+    if grants {
+        s.push_str(
+            "entity Grant;\nentity TeamGrant;\nentity Capability;\nentity TeamRole in [TeamGrant];\n\
+             entity Role in [Capability, Grant];\nentity Team in [TeamRole];\n",
+        );
+    } else {
+        s.push_str(
+            "entity Capability;\nentity TeamRole;\nentity Role in [Capability];\nentity Team in [TeamRole];\n",
+        );
+    }
     s.push_str("entity Module;\n");
     let mut attrs = vec!["account_owner: Bool".to_owned()];
     for (name, ty) in &peer.schema.user_attributes {
@@ -177,86 +188,92 @@ fn cedar_literal(value: &Value, ty: Option<&FieldType>) -> Result<String> {
     })
 }
 
+/// The policy every encoding starts with: account owners may do everything (rule 2).
+pub const ACCOUNT_OWNERS: &str =
+    "@id(\"account_owners\")\npermit(principal, action, resource) when { principal.account_owner };\n";
+
 /// The policies of a model, in Cedar's syntax.
 pub fn policies_text(model: &Model, peer: &PeerModel) -> Result<String> {
+    let mut out = String::from(ACCOUNT_OWNERS);
+    for (key, role) in &peer.roles {
+        out.push_str(&role_policies_text(model, peer, key, role)?);
+    }
+    Ok(out)
+}
+
+/// The policies of one role (ids start with `<role>/`), in Cedar's syntax.
+pub fn role_policies_text(model: &Model, peer: &PeerModel, key: &str, role: &Role) -> Result<String> {
     let mut out = String::new();
-    out.push_str(
-        "@id(\"account_owners\")\npermit(principal, action, resource) when { principal.account_owner };\n",
-    );
     let actions = |names: &[&String]| -> String {
         let list: Vec<String> = names.iter().map(|n| format!("Action::{}", quote(n))).collect();
         format!("[{}]", list.join(", "))
     };
-    for (key, role) in &peer.roles {
-        let mut all: Vec<&String> = Vec::new();
-        let mut limited: Vec<&String> = Vec::new();
-        // (object, scope) -> actions, in first-seen order.
-        let mut scoped: Vec<(String, String, Vec<&String>)> = Vec::new();
-        for (perm, grant) in &role.grants {
-            let Some((module, _)) = peer.permissions.get(perm) else { continue };
-            match &grant.access {
-                Access::None => {}
-                Access::All => all.push(perm),
-                Access::Limited(limits) => {
-                    limited.push(perm);
-                    for limit in limits {
-                        let cond = scope_condition(&peer.scope(model, module, limit)?)?;
-                        match scoped.iter_mut().find(|(m, c, _)| *m == *module && *c == cond) {
-                            Some((_, _, list)) => list.push(perm),
-                            None => scoped.push((module.clone(), cond, vec![perm])),
-                        }
+    let mut all: Vec<&String> = Vec::new();
+    let mut limited: Vec<&String> = Vec::new();
+    // (object, scope) -> actions, in first-seen order.
+    let mut scoped: Vec<(String, String, Vec<&String>)> = Vec::new();
+    for (perm, grant) in &role.grants {
+        let Some((module, _)) = peer.permissions.get(perm) else { continue };
+        match &grant.access {
+            Access::None => {}
+            Access::All => all.push(perm),
+            Access::Limited(limits) => {
+                limited.push(perm);
+                for limit in limits {
+                    let cond = scope_condition(&peer.scope(model, module, limit)?)?;
+                    match scoped.iter_mut().find(|(m, c, _)| *m == *module && *c == cond) {
+                        Some((_, _, list)) => list.push(perm),
+                        None => scoped.push((module.clone(), cond, vec![perm])),
                     }
                 }
             }
         }
-        let mut principals = vec![(format!("Role::{}", quote(key)), String::new())];
-        if peer.team_roles.contains(key) {
-            principals.push((
-                format!("TeamRole::{}", quote(key)),
-                "principal in Capability::\"teams_view\"".into(),
-            ));
+    }
+    let mut principals = vec![(format!("Role::{}", quote(key)), String::new())];
+    if peer.team_roles.contains(key) {
+        principals
+            .push((format!("TeamRole::{}", quote(key)), "principal in Capability::\"teams_view\"".into()));
+    }
+    for (i, (principal, guard)) in principals.iter().enumerate() {
+        let when = |cond: &str| -> String {
+            match (cond.is_empty(), guard.is_empty()) {
+                (true, true) => String::new(),
+                (false, true) => format!(" when {{ {cond} }}"),
+                (true, false) => format!(" when {{ {guard} }}"),
+                (false, false) => format!(" when {{ {guard} && ({cond}) }}"),
+            }
+        };
+        let via = if i == 0 { "direct" } else { "team" };
+        if !all.is_empty() {
+            let _ = writeln!(
+                out,
+                "@id(\"{key}/{via}/all\")\npermit(principal in {principal}, action in {}, resource){};",
+                actions(&all),
+                when("")
+            );
         }
-        for (i, (principal, guard)) in principals.iter().enumerate() {
-            let when = |cond: &str| -> String {
-                match (cond.is_empty(), guard.is_empty()) {
-                    (true, true) => String::new(),
-                    (false, true) => format!(" when {{ {cond} }}"),
-                    (true, false) => format!(" when {{ {guard} }}"),
-                    (false, false) => format!(" when {{ {guard} && ({cond}) }}"),
-                }
-            };
-            let via = if i == 0 { "direct" } else { "team" };
-            if !all.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "@id(\"{key}/{via}/all\")\npermit(principal in {principal}, action in {}, resource){};",
-                    actions(&all),
-                    when("")
-                );
-            }
-            if !limited.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "@id(\"{key}/{via}/module\")\npermit(principal in {principal}, action in {}, resource is Module){};",
-                    actions(&limited),
-                    when("")
-                );
-            }
-            for (n, (object, cond, perms)) in scoped.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "@id(\"{key}/{via}/{object}/{n}\")\npermit(principal in {principal}, action in {}, resource is {}){};",
-                    actions(perms),
-                    type_name(object),
-                    when(cond)
-                );
-            }
+        if !limited.is_empty() {
+            let _ = writeln!(
+                out,
+                "@id(\"{key}/{via}/module\")\npermit(principal in {principal}, action in {}, resource is Module){};",
+                actions(&limited),
+                when("")
+            );
+        }
+        for (n, (object, cond, perms)) in scoped.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "@id(\"{key}/{via}/{object}/{n}\")\npermit(principal in {principal}, action in {}, resource is {}){};",
+                actions(perms),
+                type_name(object),
+                when(cond)
+            );
         }
     }
     Ok(out)
 }
 
-fn scope_condition(scope: &Scope) -> Result<String> {
+pub(crate) fn scope_condition(scope: &Scope) -> Result<String> {
     Ok(match scope {
         Scope::Own { owner } => format!("resource.{owner} == principal"),
         Scope::Team { team, owner } => {
@@ -350,64 +367,18 @@ pub fn entities_json(w: &Workload, peer: &PeerModel, records: bool) -> Value {
 /// A request in Cedar's terms: the EntityUids a caller would hold.
 #[derive(Debug, Clone)]
 pub struct CedarRequest {
-    principal: EntityUid,
-    action: EntityUid,
+    pub(crate) principal: EntityUid,
+    pub(crate) action: EntityUid,
     /// Rule 6: the `view` action, when the action needs it.
-    view: Option<EntityUid>,
-    resource: EntityUid,
+    pub(crate) view: Option<EntityUid>,
+    pub(crate) resource: EntityUid,
     /// For an update with a before state: the record before the change.
-    before: Option<EntityUid>,
+    pub(crate) before: Option<EntityUid>,
 }
 
-/// Cedar, loaded with one workload.
-pub struct CedarEngine {
-    /// The validated policies.
-    pub policies: PolicySet,
-    /// Users, teams, roles, modules and records.
-    pub entities: Entities,
-    /// The schema everything was validated against.
-    pub schema: Schema,
-    authorizer: Authorizer,
-}
-
-impl CedarEngine {
-    /// Translates, parses and validates the model and loads the entities: Cedar's whole setup.
-    pub fn build(w: &Workload) -> Result<Self> {
-        let peer = PeerModel::new(&w.model);
-        let (schema, _warnings) =
-            Schema::from_cedarschema_str(&schema_text(&peer)).map_err(|e| anyhow!("cedar schema: {e:?}"))?;
-        let policies = Self::policies(&w.model, &peer, &schema)?;
-        let entities = Entities::from_json_value(entities_json(w, &peer, true), Some(&schema))
-            .map_err(|e| anyhow!("cedar entities: {e}"))?;
-        Ok(CedarEngine { policies, entities, schema, authorizer: Authorizer::new() })
-    }
-
-    /// What a role edit costs Cedar: translate, parse and validate every
-    /// policy again, and rebuild the principal entities (users, teams,
-    /// roles: a role's `teams_view` decides its parents) with their
-    /// transitive closure. Records are left out: a role edit does not touch them.
-    pub fn rebuild_for_role_edit(w: &Workload, schema: &Schema) -> Result<(PolicySet, Entities)> {
-        let peer = PeerModel::new(&w.model);
-        let policies = Self::policies(&w.model, &peer, schema)?;
-        let entities = Entities::from_json_value(entities_json(w, &peer, false), Some(schema))
-            .map_err(|e| anyhow!("cedar entities: {e}"))?;
-        Ok((policies, entities))
-    }
-
-    /// Translates, parses and validates the policies of a model (what a role edit redoes).
-    pub fn policies(model: &Model, peer: &PeerModel, schema: &Schema) -> Result<PolicySet> {
-        let text = policies_text(model, peer)?;
-        let policies = PolicySet::from_str(&text).map_err(|e| anyhow!("cedar policies: {e:?}"))?;
-        let result = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
-        if !result.validation_passed() {
-            let errors: Vec<String> = result.validation_errors().take(5).map(|e| format!("{e}")).collect();
-            bail!("cedar validation: {}", errors.join("; "));
-        }
-        Ok(policies)
-    }
-
-    /// The Cedar form of a workload request.
-    pub fn prepare(&self, w: &Workload, peer: &PeerModel, r: &BenchRequest) -> Result<CedarRequest> {
+impl CedarRequest {
+    /// The Cedar form of a workload request (both encodings use the same entities for it).
+    pub fn new(w: &Workload, peer: &PeerModel, r: &BenchRequest) -> Result<Self> {
         let (module, _) = peer.permissions.get(&r.permission).with_context(|| r.permission.clone())?;
         let record_uid = |i: usize| -> Result<EntityUid> {
             let object = w.record_objects.get(i).context("record index")?;
@@ -430,6 +401,113 @@ impl CedarEngine {
         })
     }
 
+    /// One permset-equivalent decision from `allows` (one Cedar call): the
+    /// action, then for an update with a before state the action on that
+    /// state, then (rule 6) `view` of the existing record.
+    pub(crate) fn decide(&self, allows: impl Fn(&EntityUid, &EntityUid, &EntityUid) -> bool) -> bool {
+        if !allows(&self.principal, &self.action, &self.resource) {
+            return false;
+        }
+        if let Some(before) = &self.before {
+            if !allows(&self.principal, &self.action, before) {
+                return false;
+            }
+        }
+        match &self.view {
+            Some(view) => allows(&self.principal, view, self.before.as_ref().unwrap_or(&self.resource)),
+            None => true,
+        }
+    }
+
+    /// Validates the request against a schema (setup and tests only).
+    pub fn validate(&self, schema: &Schema) -> Result<()> {
+        Request::new(
+            self.principal.clone(),
+            self.action.clone(),
+            self.resource.clone(),
+            Context::empty(),
+            Some(schema),
+        )
+        .map(|_| ())
+        .map_err(|e| anyhow!("cedar request: {e}"))
+    }
+}
+
+/// Cedar, loaded with one workload.
+pub struct CedarEngine {
+    /// The validated policies.
+    pub policies: PolicySet,
+    /// Users, teams, roles, modules and records.
+    pub entities: Entities,
+    /// The schema everything was validated against.
+    pub schema: Schema,
+    validator: Validator,
+    /// Roles that are in `Capability::"teams_view"`.
+    capable: BTreeSet<String>,
+    authorizer: Authorizer,
+}
+
+impl CedarEngine {
+    /// Translates, parses and validates the model and loads the entities: Cedar's whole setup.
+    pub fn build(w: &Workload) -> Result<Self> {
+        let peer = PeerModel::new(&w.model);
+        let (schema, _warnings) = Schema::from_cedarschema_str(&schema_text(&peer, false))
+            .map_err(|e| anyhow!("cedar schema: {e:?}"))?;
+        let validator = Validator::new(schema.clone());
+        let policies = parse_with_ids(&policies_text(&w.model, &peer)?)?;
+        validate(&validator, &policies)?;
+        let entities = Entities::from_json_value(entities_json(w, &peer, true), Some(&schema))
+            .map_err(|e| anyhow!("cedar entities: {e}"))?;
+        let capable =
+            peer.roles.iter().filter(|(_, r)| peer.grants_teams_view(r)).map(|(k, _)| k.clone()).collect();
+        Ok(CedarEngine { policies, entities, schema, validator, capable, authorizer: Authorizer::new() })
+    }
+
+    /// A role edit the incremental way (as casbin's API does it): translate,
+    /// parse and validate only the edited role's policies, swap them in with
+    /// `PolicySet::remove_static` and `add`, and move the role in or out of
+    /// `Capability::"teams_view"` if the edit changed that (which recomputes
+    /// the entities' transitive closure).
+    pub fn replace_role(&mut self, model: &Model, key: &str) -> Result<()> {
+        let peer = PeerModel::new(model);
+        let role = peer.roles.get(key).with_context(|| format!("role `{key}`"))?;
+        let new = parse_with_ids(&role_policies_text(model, &peer, key, role)?)?;
+        validate(&self.validator, &new)?;
+        let prefix = format!("{key}/");
+        let old: Vec<_> = self
+            .policies
+            .policies()
+            .filter(|p| AsRef::<str>::as_ref(p.id()).starts_with(&prefix))
+            .map(|p| p.id().clone())
+            .collect();
+        for id in old {
+            self.policies.remove_static(id).map_err(|e| anyhow!("cedar: {e}"))?;
+        }
+        for policy in new.policies() {
+            self.policies.add(policy.clone()).map_err(|e| anyhow!("cedar: {e}"))?;
+        }
+        let capable = peer.grants_teams_view(role);
+        if capable != self.capable.contains(key) {
+            let parents: HashSet<EntityUid> =
+                if capable { [uid("Capability", "teams_view")?].into() } else { HashSet::new() };
+            let entity = Entity::new_no_attrs(uid("Role", key)?, parents);
+            let entities = std::mem::replace(&mut self.entities, Entities::empty());
+            self.entities =
+                entities.upsert_entities([entity], Some(&self.schema)).map_err(|e| anyhow!("cedar: {e}"))?;
+            if capable {
+                self.capable.insert(key.to_owned());
+            } else {
+                self.capable.remove(key);
+            }
+        }
+        Ok(())
+    }
+
+    /// The Cedar form of a workload request.
+    pub fn prepare(&self, w: &Workload, peer: &PeerModel, r: &BenchRequest) -> Result<CedarRequest> {
+        CedarRequest::new(w, peer, r)
+    }
+
     fn allows(&self, principal: &EntityUid, action: &EntityUid, resource: &EntityUid) -> bool {
         // Requests were validated against the schema when prepared (see the equivalence test),
         // so the timed call skips re-validating each one: Cedar's fastest correct use.
@@ -446,32 +524,34 @@ impl CedarEngine {
     /// the existing record, and for an update with a before state the action
     /// on that state too.
     pub fn check(&self, r: &CedarRequest) -> bool {
-        if !self.allows(&r.principal, &r.action, &r.resource) {
-            return false;
-        }
-        if let Some(before) = &r.before {
-            if !self.allows(&r.principal, &r.action, before) {
-                return false;
-            }
-        }
-        match &r.view {
-            Some(view) => self.allows(&r.principal, view, r.before.as_ref().unwrap_or(&r.resource)),
-            None => true,
-        }
+        r.decide(|p, a, res| self.allows(p, a, res))
     }
 
     /// Validates a request against the schema (setup and tests only).
     pub fn validate_request(&self, r: &CedarRequest) -> Result<()> {
-        Request::new(
-            r.principal.clone(),
-            r.action.clone(),
-            r.resource.clone(),
-            Context::empty(),
-            Some(&self.schema),
-        )
-        .map(|_| ())
-        .map_err(|e| anyhow!("cedar request: {e}"))
+        r.validate(&self.schema)
     }
+}
+
+/// Parses policies, each under the id its `@id` annotation names (Cedar
+/// numbers them `policy0`, … otherwise), so that one role's can be removed.
+fn parse_with_ids(text: &str) -> Result<PolicySet> {
+    let parsed = PolicySet::from_str(text).map_err(|e| anyhow!("cedar policies: {e:?}"))?;
+    let renamed = parsed.policies().map(|p| {
+        let id = p.annotation("id").with_context(|| format!("no @id on `{p}`"))?;
+        Ok(p.new_id(PolicyId::new(id)))
+    });
+    PolicySet::from_policies(renamed.collect::<Result<Vec<_>>>()?).map_err(|e| anyhow!("cedar policies: {e}"))
+}
+
+/// Validates policies against the schema in strict mode.
+pub(crate) fn validate(validator: &Validator, policies: &PolicySet) -> Result<()> {
+    let result = validator.validate(policies, ValidationMode::Strict);
+    if !result.validation_passed() {
+        let errors: Vec<String> = result.validation_errors().take(5).map(|e| format!("{e}")).collect();
+        bail!("cedar validation: {}", errors.join("; "));
+    }
+    Ok(())
 }
 
 /// Lists a role's limits, for tests that want to see every kind was generated.

@@ -2,8 +2,9 @@
 //!
 //! One subcommand per module under `command/`: `engines` (in-process
 //! decisions and rebuilds, permset vs cedar-policy vs casbin-rs), `server`
-//! (decisions through `permset serve` over loopback) and `lists` (the first
-//! page of a filtered list over many records, SQLite and PostgreSQL).
+//! (decisions through `permset serve` over loopback), `lists` (the first
+//! page of a filtered list over many records, SQLite and PostgreSQL) and
+//! `memory` (compile time and peak RSS of a million-user workspace).
 
 mod command;
 
@@ -25,6 +26,8 @@ enum Command {
     Server(command::server::Args),
     /// First page of a filtered list over many records, against fetch-then-filter.
     Lists(command::lists::Args),
+    /// Compile time and memory (peak RSS) of a workspace of a million users.
+    Memory(command::memory::Args),
 }
 
 fn main() {
@@ -33,6 +36,7 @@ fn main() {
         Command::Engines(args) => command::engines::run(&args),
         Command::Server(args) => command::server::run(&args),
         Command::Lists(args) => command::lists::run(&args),
+        Command::Memory(args) => command::memory::run(&args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

@@ -76,7 +76,7 @@ pub fn workload(seed: u64, n_users: usize) -> Workload {
 /// The workload with `n_users` users and `n_requests` requests.
 pub fn workload_with(seed: u64, n_users: usize, n_requests: usize) -> Workload {
     let mut rng = StdRng::seed_from_u64(seed);
-    let model = generate_model(&mut rng, n_users.max(4));
+    let model = generate_model(&mut rng, n_users.max(4), N_TEAMS, N_CUSTOM_ROLES);
     let mut gen = RequestGen::new(&model);
     let mut requests = Vec::with_capacity(n_requests);
     for i in 0..n_requests {
@@ -264,7 +264,15 @@ fn remove_module_grant(role: &mut Role, module: &str, action: &str) {
     }
 }
 
-fn generate_model(rng: &mut StdRng, n_users: usize) -> Model {
+/// A workspace model alone (no requests or records), with `n_teams` teams
+/// and `n_custom_roles` custom roles beside the 15 system ones: the same
+/// generator as [`workload`], scaled (the `memory` mode's million users).
+pub fn model_with(seed: u64, n_users: usize, n_teams: usize, n_custom_roles: usize) -> Model {
+    let mut rng = StdRng::seed_from_u64(seed);
+    generate_model(&mut rng, n_users.max(4), n_teams.max(1), n_custom_roles.max(1))
+}
+
+fn generate_model(rng: &mut StdRng, n_users: usize, n_teams: usize, n_custom_roles: usize) -> Model {
     let schema = declared_schema();
     let merged = merged_schema(&schema);
     let system = system_roles(&merged);
@@ -285,7 +293,7 @@ fn generate_model(rng: &mut StdRng, n_users: usize) -> Model {
     .to_vec();
 
     let mut roles = BTreeMap::new();
-    for i in 0..N_CUSTOM_ROLES {
+    for i in 0..n_custom_roles {
         let base = *agent_system.choose(rng).unwrap_or(&"support_agent");
         let mut role = system.get(base).cloned().unwrap_or_default();
         role.cloned_from = Some(base.to_owned());
@@ -320,7 +328,7 @@ fn generate_model(rng: &mut StdRng, n_users: usize) -> Model {
     }
 
     let teams: BTreeMap<String, Team> =
-        (0..N_TEAMS).map(|i| (format!("t{i:03}"), Team { name: Some(format!("Team {i}")) })).collect();
+        (0..n_teams).map(|i| (format!("t{i:03}"), Team { name: Some(format!("Team {i}")) })).collect();
     let team_keys: Vec<String> = teams.keys().cloned().collect();
     let custom_keys: Vec<String> = roles.keys().cloned().collect();
     let pick_agent_role = |rng: &mut StdRng| -> String {

@@ -31,6 +31,7 @@ mod fields;
 mod file;
 mod grants;
 mod lint;
+mod memory;
 mod model;
 mod permissions;
 mod resolve;

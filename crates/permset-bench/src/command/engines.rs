@@ -1,17 +1,23 @@
 //! `permset-bench engines`: permset, cedar-policy and casbin-rs on the same
 //! generated workspace, side by side in one run.
 //!
-//! Setup (generating the workload, compiling or loading each engine,
-//! converting requests to each engine's native form) is not timed. Timed:
-//! one decision as permset defines it (DESIGN.md §2), which for the peers
-//! may take two or three of their own calls (rule 6, see `cedar_peer.rs`),
-//! and the rebuild after one role edit.
+//! Each peer runs twice: in the encoding an expert would write for speed
+//! (`cedar`, `casbin`: `cedar_expert.rs`, `casbin_expert.rs`) and in the
+//! one its documentation suggests (`cedar-naive`, `casbin-naive`). Setup
+//! (generating the workload, compiling or loading each engine, converting
+//! requests to each engine's native form) is not timed. Timed, the same way
+//! for every engine (`timing.rs`): one decision as permset defines it
+//! (DESIGN.md §2), which for the peers may take two or three of their own
+//! calls (rule 6, see `cedar_peer.rs`), and the rebuild after one role edit
+//! (every peer through its incremental path).
 
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use chrono::{DateTime, Utc};
+use permset_bench::casbin_expert::{CasbinExpert, CasbinExpertRequest};
 use permset_bench::casbin_peer::{CasbinEngine, CasbinRequest};
+use permset_bench::cedar_expert::CedarExpert;
 use permset_bench::cedar_peer::{CedarEngine, CedarRequest};
 use permset_bench::roles::PeerModel;
 use permset_bench::timing::{measure, measure_each, Stats};
@@ -65,14 +71,22 @@ struct Budget {
     decisions: Duration,
     min_samples: usize,
     rebuilds: usize,
-    peer_rebuilds: usize,
+}
+
+/// Every engine of a run, loaded.
+struct Engines {
+    snapshot: Snapshot,
+    cedar: CedarExpert,
+    casbin: CasbinExpert,
+    cedar_naive: CedarEngine,
+    casbin_naive: CasbinEngine,
 }
 
 pub(crate) fn run(args: &Args) -> Result<()> {
     let budget = if args.quick {
-        Budget { decisions: Duration::from_millis(1500), min_samples: 20, rebuilds: 5, peer_rebuilds: 3 }
+        Budget { decisions: Duration::from_millis(1500), min_samples: 20, rebuilds: 5 }
     } else {
-        Budget { decisions: Duration::from_secs(8), min_samples: 100, rebuilds: 30, peer_rebuilds: 10 }
+        Budget { decisions: Duration::from_secs(8), min_samples: 100, rebuilds: 30 }
     };
     let t = Instant::now();
     let mut w = workload_with(args.seed, args.users, args.requests);
@@ -91,19 +105,36 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let snapshot = Snapshot::compile_at(&w.model, now, 1).context("permset compile")?;
     eprintln!("permset: compiled ({:.1?})", t.elapsed());
     let t = Instant::now();
-    let cedar = CedarEngine::build(&w)?;
+    let cedar = CedarExpert::build(&w)?;
+    let (grants, mean, largest) = cedar.policy_counts();
     eprintln!(
-        "cedar: {} policies, entities loaded and validated ({:.1?})",
-        cedar.policies.policies().count(),
+        "cedar: {grants} grant policies, {mean:.1} per granted action (at most {largest}); entities loaded and validated ({:.1?})",
+        t.elapsed()
+    );
+    let t = Instant::now();
+    let cedar_naive = CedarEngine::build(&w)?;
+    eprintln!(
+        "cedar-naive: {} policies, entities loaded and validated ({:.1?})",
+        cedar_naive.policies.policies().count(),
         t.elapsed()
     );
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let t = Instant::now();
-    let mut casbin = runtime.block_on(CasbinEngine::build(&w))?;
-    eprintln!("casbin: {} policy lines loaded ({:.1?})", casbin_policy_count(&casbin), t.elapsed());
+    let casbin = runtime.block_on(CasbinExpert::build(&w))?;
+    let (p, g) = casbin.line_counts();
+    eprintln!("casbin: {p} policy lines in {} types, {g} links ({:.1?})", args_types(&casbin), t.elapsed());
+    let t = Instant::now();
+    let casbin_naive = runtime.block_on(CasbinEngine::build(&w))?;
+    eprintln!(
+        "casbin-naive: {} policy lines loaded ({:.1?})",
+        casbin_policy_count(&casbin_naive),
+        t.elapsed()
+    );
+    let mut e = Engines { snapshot, cedar, casbin, cedar_naive, casbin_naive };
 
     let peer = PeerModel::new(&w.model);
     let mut rows = Vec::new();
+    agree(&w, &e, &peer).context("before timing")?;
     {
         let (role_p, record_p) = split(&w, |r| {
             Ok(PermsetRequest {
@@ -113,22 +144,29 @@ pub(crate) fn run(args: &Args) -> Result<()> {
                 before: r.before.and_then(|i| w.records.get(i)),
             })
         })?;
-        let (role_c, record_c) = split(&w, |r| cedar.prepare(&w, &peer, r))?;
-        let (role_k, record_k) = split(&w, |r| casbin.prepare(&w, &peer, r))?;
-        agree(&w, &snapshot, &cedar, &casbin, &peer)?;
+        let (role_c, record_c) = split(&w, |r| CedarRequest::new(&w, &peer, r))?;
+        let (role_k, record_k) = split(&w, |r| e.casbin.prepare(&w, &peer, r))?;
+        let (role_kn, record_kn) = split(&w, |r| e.casbin_naive.prepare(&w, &peer, r))?;
 
-        type Case<'a, P, C, K> = (&'static str, &'a [P], &'a [C], &'a [K]);
-        let cases: [Case<'_, PermsetRequest<'_>, CedarRequest, CasbinRequest>; 2] =
-            [("role_level", &role_p, &role_c, &role_k), ("record_level", &record_p, &record_c, &record_k)];
-        for (case, p, c, k) in cases {
+        type Case<'a, P> =
+            (&'static str, &'a [P], &'a [CedarRequest], &'a [CasbinExpertRequest], &'a [CasbinRequest]);
+        let cases: [Case<'_, PermsetRequest<'_>>; 2] = [
+            ("role_level", &role_p, &role_c, &role_k, &role_kn),
+            ("record_level", &record_p, &record_c, &record_k, &record_kn),
+        ];
+        let (d, m) = (budget.decisions, budget.min_samples);
+        for (case, p, c, k, kn) in cases {
             eprintln!("timing {case} ...");
-            let stats =
-                measure(p, |r| permset_check(&snapshot, r, now), budget.decisions, budget.min_samples);
+            let stats = measure(p, |r| permset_check(&e.snapshot, r, now), d, m);
             rows.push(Row { engine: "permset", case, stats });
-            let stats = measure(c, |r| cedar.check(r), budget.decisions, budget.min_samples);
+            let stats = measure(c, |r| e.cedar.check(r), d, m);
             rows.push(Row { engine: "cedar", case, stats });
-            let stats = measure(k, |r| casbin.check(r), budget.decisions, budget.min_samples);
+            let stats = measure(k, |r| e.casbin.check(r), d, m);
             rows.push(Row { engine: "casbin", case, stats });
+            let stats = measure(c, |r| e.cedar_naive.check(r), d, m);
+            rows.push(Row { engine: "cedar-naive", case, stats });
+            let stats = measure(kn, |r| e.casbin_naive.check(r), d, m);
+            rows.push(Row { engine: "casbin-naive", case, stats });
         }
     }
 
@@ -146,31 +184,47 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     });
     rows.push(Row { engine: "permset", case: "rebuild", stats });
     let mut failure = None;
-    let stats = measure_each(budget.peer_rebuilds, |i| {
-        edit_role(&mut w, i);
-        let start = Instant::now();
-        let rebuilt = CedarEngine::rebuild_for_role_edit(&w, &cedar.schema);
+    let timed = |failure: &mut Option<anyhow::Error>, result: Result<()>, start: Instant| {
         let elapsed = start.elapsed();
-        if let Err(e) = rebuilt {
-            failure = Some(e);
+        if let Err(error) = result {
+            *failure = Some(error);
         }
         elapsed
+    };
+    let stats = measure_each(budget.rebuilds, |i| {
+        edit_role(&mut w, i);
+        let start = Instant::now();
+        let result = e.cedar.replace_role(&w.model, EDITED_ROLE);
+        timed(&mut failure, result, start)
     });
     rows.push(Row { engine: "cedar", case: "rebuild", stats });
     let stats = measure_each(budget.rebuilds, |i| {
         edit_role(&mut w, i);
         let start = Instant::now();
-        let replaced = runtime.block_on(casbin.replace_role(&w.model, EDITED_ROLE));
-        let elapsed = start.elapsed();
-        if let Err(e) = replaced {
-            failure = Some(e);
-        }
-        elapsed
+        let result = runtime.block_on(e.casbin.replace_role(&w.model, EDITED_ROLE));
+        timed(&mut failure, result, start)
     });
     rows.push(Row { engine: "casbin", case: "rebuild", stats });
+    let stats = measure_each(budget.rebuilds, |i| {
+        edit_role(&mut w, i);
+        let start = Instant::now();
+        let result = e.cedar_naive.replace_role(&w.model, EDITED_ROLE);
+        timed(&mut failure, result, start)
+    });
+    rows.push(Row { engine: "cedar-naive", case: "rebuild", stats });
+    let stats = measure_each(budget.rebuilds, |i| {
+        edit_role(&mut w, i);
+        let start = Instant::now();
+        let result = runtime.block_on(e.casbin_naive.replace_role(&w.model, EDITED_ROLE));
+        timed(&mut failure, result, start)
+    });
+    rows.push(Row { engine: "casbin-naive", case: "rebuild", stats });
     if let Some(e) = failure {
         return Err(e.context("rebuild"));
     }
+    // Every engine was edited the same number of times: they must still agree.
+    e.snapshot = Snapshot::compile_at(&w.model, now, 1000).context("permset compile")?;
+    agree(&w, &e, &PeerModel::new(&w.model)).context("after the rebuilds")?;
 
     if args.json {
         for row in &rows {
@@ -194,6 +248,10 @@ fn casbin_policy_count(casbin: &CasbinEngine) -> usize {
     casbin.enforcer.get_policy().len()
 }
 
+fn args_types(casbin: &CasbinExpert) -> usize {
+    casbin.sections()
+}
+
 /// Each engine's form of every request, role-level and record-level apart.
 fn split<'w, T>(
     w: &'w Workload,
@@ -212,20 +270,14 @@ fn split<'w, T>(
     Ok((role, record))
 }
 
-/// A sanity check before timing: the engines must agree (the equivalence
-/// test checks every request on a smaller workspace).
-fn agree(
-    w: &Workload,
-    snapshot: &Snapshot,
-    cedar: &CedarEngine,
-    casbin: &CasbinEngine,
-    peer: &PeerModel,
-) -> Result<()> {
+/// A sanity check before timing and after the rebuilds: the engines must
+/// agree (the equivalence test checks every request on a smaller workspace).
+fn agree(w: &Workload, e: &Engines, peer: &PeerModel) -> Result<()> {
     let mut mismatches = 0;
     let sample = w.requests.iter().take(300);
     for r in sample {
         let p = permset_check(
-            snapshot,
+            &e.snapshot,
             &PermsetRequest {
                 user: &r.user,
                 permission: &r.permission,
@@ -234,11 +286,18 @@ fn agree(
             },
             w.now,
         );
-        let c = cedar.check(&cedar.prepare(w, peer, r)?);
-        let k = casbin.check(&casbin.prepare(w, peer, r)?);
-        if p != c || p != k {
+        let c = CedarRequest::new(w, peer, r)?;
+        let answers = [
+            e.cedar.check(&c),
+            e.casbin.check(&e.casbin.prepare(w, peer, r)?),
+            e.cedar_naive.check(&c),
+            e.casbin_naive.check(&e.casbin_naive.prepare(w, peer, r)?),
+        ];
+        if answers.iter().any(|a| *a != p) {
             mismatches += 1;
-            eprintln!("disagreement: {r:?}: permset {p}, cedar {c}, casbin {k}");
+            eprintln!(
+                "disagreement: {r:?}: permset {p}, cedar / casbin / cedar-naive / casbin-naive {answers:?}"
+            );
         }
     }
     if mismatches > 0 {
@@ -279,14 +338,17 @@ fn print_table(w: &Workload, rows: &[Row]) {
         w.requests.len() - role_level
     );
     println!();
-    println!("{:<13} {:<8} {:>11} {:>11} {:>10} {:>14}", "case", "engine", "median", "p99", "n", "× permset");
+    println!(
+        "{:<13} {:<13} {:>11} {:>11} {:>10} {:>14}",
+        "case", "engine", "median", "p99", "n", "× permset"
+    );
     for row in rows {
         let base = rows.iter().find(|r| r.case == row.case && r.engine == "permset");
         let ratio = base
             .map_or(String::new(), |b| format!("{:.0}×", row.stats.median_ns / b.stats.median_ns.max(1e-9)));
         let ratio = if row.engine == "permset" { "1×".to_owned() } else { ratio };
         println!(
-            "{:<13} {:<8} {:>11} {:>11} {:>10} {:>14}",
+            "{:<13} {:<13} {:>11} {:>11} {:>10} {:>14}",
             row.case,
             row.engine,
             fmt_ns(row.stats.median_ns),

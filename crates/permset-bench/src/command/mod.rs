@@ -2,4 +2,5 @@
 
 pub(crate) mod engines;
 pub(crate) mod lists;
+pub(crate) mod memory;
 pub(crate) mod server;
