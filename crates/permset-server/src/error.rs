@@ -103,6 +103,11 @@ impl ApiError {
         ErrorDetail { code: self.code, message: self.message, details: self.details }
     }
 
+    /// 503: the database is away; retry later (nothing was committed).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
     /// 500: logged with an id; the client sees only the id.
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
         let id = format!("{:016x}", rand::random::<u64>());
@@ -166,6 +171,10 @@ impl From<permset_store::StoreError> for ApiError {
             E::Model(compile) => compile.into(),
             E::Admin(admin) => admin.into(),
             E::Stale { .. } | E::Conflict { .. } => ApiError::conflict(error.to_string()),
+            E::Database(_) if error.is_unavailable() => {
+                tracing::warn!("database unavailable: {:?}", std::error::Error::source(&error));
+                ApiError::unavailable("the database is unavailable; retry shortly")
+            }
             E::Corrupt { .. } | E::Database(_) => {
                 let chain = match std::error::Error::source(&error) {
                     Some(cause) => format!("{error}: {cause}"),

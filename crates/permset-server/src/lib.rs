@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1/workspaces/{ws}", ws)
         .route("/v1/openapi.json", get(ops::openapi_json))
         .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/admin", get(ops::admin_page))
         .fallback(|| async { ApiError::not_found("no such route; see /v1/openapi.json") })
@@ -105,18 +106,44 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
     response
 }
 
-/// Binds `addr` and serves until the process ends; calls `ready` with the bound address.
+/// How a server runs beside others.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// How often to poll the database for other replicas' revisions (the
+    /// fallback of PostgreSQL notifications).
+    pub poll_interval: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions { poll_interval: POLL_INTERVAL }
+    }
+}
+
+/// Binds `addr` and serves until SIGTERM or Ctrl-C; calls `ready` with the bound address.
 pub async fn serve(store: Store, addr: SocketAddr, ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
+    serve_with(store, addr, ServeOptions::default(), ready).await
+}
+
+/// [`serve`] with options. On SIGTERM (or Ctrl-C) the server stops
+/// accepting connections and drains the requests in flight before returning.
+pub async fn serve_with(
+    store: Store,
+    addr: SocketAddr,
+    options: ServeOptions,
+    ready: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     let state = AppState::new(store);
     let poller = state.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(POLL_INTERVAL);
+        let mut tick = tokio::time::interval(options.poll_interval);
         loop {
             tick.tick().await;
             poller.poll_revisions().await;
         }
     });
+    tokio::spawn(listen_for_revisions(state.clone()));
     let statistics = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(STATISTICS_INTERVAL);
@@ -128,5 +155,57 @@ pub async fn serve(store: Store, addr: SocketAddr, ready: impl FnOnce(SocketAddr
         }
     });
     ready(listener.local_addr()?);
-    axum::serve(listener, router(state)).await
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await
+}
+
+/// Reloads a workspace as soon as another replica's change is announced
+/// (PostgreSQL); after a lost connection, re-reads every revision, since
+/// announcements made meanwhile are lost. Retries a failed subscription.
+async fn listen_for_revisions(state: AppState) {
+    loop {
+        let mut listener = match state.store().revision_listener().await {
+            Ok(Some(listener)) => listener,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!("cannot listen for revisions, retrying: {error}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        state.poll_revisions().await;
+        loop {
+            match listener.next().await {
+                Ok(permset_store::Heard::Changed(workspace)) => state.poll_workspace(&workspace).await,
+                Ok(permset_store::Heard::Reconnected) => state.poll_revisions().await,
+                Err(error) => {
+                    tracing::warn!("revision listener failed, resubscribing: {error}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: draining requests in flight");
 }

@@ -5,7 +5,8 @@
 //! committed change the writer recompiles and swaps the new snapshot in
 //! before answering, so the next decision sees it. A swap never goes
 //! backwards: a slower refresh of an older revision is dropped. Replicas
-//! sharing one database catch up by polling revisions (`poll`) and on demand
+//! sharing one database catch up when PostgreSQL notifies them of a change
+//! (`poll_one`), by polling revisions as a fallback (`poll`), and on demand
 //! when a request asks for `at_least_revision`.
 
 use std::collections::HashMap;
@@ -113,6 +114,19 @@ impl Registry {
     pub(crate) async fn poll(&self, store: &Store) {
         let loaded: Vec<(String, u64)> =
             self.slots.load().iter().map(|(k, slot)| (k.clone(), slot.load().revision())).collect();
+        self.catch_up(store, loaded).await;
+    }
+
+    /// Reloads one workspace if it is loaded here and its stored revision moved
+    /// on (a revision notification from another replica).
+    pub(crate) async fn poll_one(&self, store: &Store, workspace: &str) {
+        let Some(revision) = self.slots.load().get(workspace).map(|slot| slot.load().revision()) else {
+            return;
+        };
+        self.catch_up(store, vec![(workspace.to_owned(), revision)]).await;
+    }
+
+    async fn catch_up(&self, store: &Store, loaded: Vec<(String, u64)>) {
         for (workspace, revision) in loaded {
             match store.revision(&workspace).await {
                 Ok(stored) if stored > revision => {

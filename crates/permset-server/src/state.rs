@@ -74,6 +74,11 @@ impl AppState {
         self.inner.registry.install(workspace, Arc::new(snapshot))
     }
 
+    /// Catches up on one workspace another replica changed.
+    pub async fn poll_workspace(&self, workspace: &str) {
+        self.inner.registry.poll_one(&self.inner.store, workspace).await;
+    }
+
     /// One round of the replica catch-up poll.
     pub async fn poll_revisions(&self) {
         self.inner.registry.poll(&self.inner.store).await;

@@ -152,6 +152,7 @@ impl Store {
             at: now,
         };
         audit::append(&mut tx, self.audit_key.as_ref(), entry).await?;
+        crate::notify::announce(self.dialect, &mut tx, workspace).await?;
         tx.commit().await?;
         self.ensure_indexes(&snapshot).await;
         let plan = Plan {

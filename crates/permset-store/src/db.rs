@@ -109,7 +109,13 @@ pub struct Store {
     pub(crate) dialect: Dialect,
     /// Keys the audit chain when set ([`Store::with_audit_key`]).
     pub(crate) audit_key: Option<AuditKey>,
+    /// The PostgreSQL URL, for the revision listener's own connection.
+    pub(crate) url: Option<String>,
 }
+
+/// How long a request waits for a database connection before it fails
+/// (the server answers 503): short, so an outage never hangs clients.
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `{key}` is a text key column (byte-ordered in both dialects), `{json}` a
 /// JSON column, `{serial}` an auto-increment primary key.
@@ -225,7 +231,8 @@ impl Store {
         let schema_for_hook = schema.clone();
         let pool = AnyPoolOptions::new()
             .max_connections(if memory { 1 } else { 5 })
-            .acquire_timeout(Duration::from_secs(30))
+            // A database that is away answers 503 within this bound, never a hang.
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _meta| {
                 let schema = schema_for_hook.clone();
                 Box::pin(async move {
@@ -250,7 +257,8 @@ impl Store {
         if let Some(schema) = &schema {
             pool.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str()).await?;
         }
-        let store = Store { pool, dialect, audit_key: None };
+        let url = (dialect == Dialect::Postgres).then(|| url.clone());
+        let store = Store { pool, dialect, audit_key: None, url };
         store.migrate().await?;
         store.ensure_all_indexes().await?;
         Ok(store)

@@ -55,6 +55,24 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database could not be reached (pool timeout, a lost or
+    /// refused connection, the server shutting down or terminating the
+    /// session): the request may be retried later, nothing was committed.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(error) = self else { return false };
+        match error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => true,
+            // SQLSTATE class 08 (connection exception), 57P (operator intervention: shutdown, terminated).
+            sqlx::Error::Database(db) => {
+                db.code().is_some_and(|code| code.starts_with("08") || code.starts_with("57P"))
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         StoreError::Invalid { message: message.into() }
     }

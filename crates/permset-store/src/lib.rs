@@ -35,6 +35,7 @@ mod db;
 mod decisions;
 mod error;
 mod keys;
+mod notify;
 mod records;
 mod workspaces;
 
@@ -44,6 +45,7 @@ pub use db::{Dialect, Store};
 pub use decisions::DecisionLogEntry;
 pub use error::StoreError;
 pub use keys::{KeyInfo, KeySpec};
+pub use notify::{Heard, RevisionListener};
 pub use records::export::ExportFormat;
 pub use records::{new_id, ListQuery, Page};
 pub use workspaces::{Plan, WorkspaceInfo};

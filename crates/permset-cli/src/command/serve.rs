@@ -22,6 +22,11 @@ pub(crate) struct Args {
     /// Address to listen on.
     #[arg(long, env = "PERMSET_LISTEN", default_value = "127.0.0.1:8080")]
     pub(crate) listen: SocketAddr,
+    /// How often to poll the database for other servers' changes, in
+    /// milliseconds (PostgreSQL also pushes them at once by LISTEN/NOTIFY;
+    /// polling is the fallback).
+    #[arg(long, env = "PERMSET_POLL_INTERVAL_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..))]
+    pub(crate) poll_interval_ms: u64,
     #[command(flatten)]
     pub(crate) audit_key: AuditKeyArgs,
 }
@@ -79,7 +84,10 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
     let store = args.audit_key.key(store)?;
     let keyed = store.audit_keyed();
     let database = args.database.clone();
-    permset_server::serve(store, args.listen, move |addr| {
+    let options = permset_server::ServeOptions {
+        poll_interval: std::time::Duration::from_millis(args.poll_interval_ms),
+    };
+    permset_server::serve_with(store, args.listen, options, move |addr| {
         println!("permset serving http://{addr} (database {database})");
         println!("  admin page:  http://{addr}/admin");
         println!("  OpenAPI:     http://{addr}/v1/openapi.json");

@@ -9,13 +9,23 @@ use serde_json::json;
 use crate::openapi;
 use crate::state::AppState;
 
-/// Liveness and the database's reachability.
-pub(crate) async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+/// Liveness: the process answers (readiness is `/readyz`).
+pub(crate) async fn healthz() -> impl IntoResponse {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready to serve: the database answers within its timeout and every loaded
+/// workspace is at its stored revision (a lagging one is reloaded first).
+pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     match state.store().workspaces().await {
-        Ok(_) => (axum::http::StatusCode::OK, Json(json!({ "status": "ok" }))),
+        Ok(_) => {
+            state.poll_revisions().await;
+            (axum::http::StatusCode::OK, Json(json!({ "status": "ready", "database": "ok" })))
+        }
         Err(error) => {
-            tracing::error!("health check failed: {error}");
-            (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "database unavailable" })))
+            tracing::error!("readiness check failed: {error}");
+            let body = json!({ "status": "not ready", "database": "unavailable" });
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(body))
         }
     }
 }
