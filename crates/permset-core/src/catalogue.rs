@@ -342,8 +342,11 @@ fn marketing_user(description: &str) -> RoleBuilder {
 ///
 /// Custom-object permissions depend on the schema (DESIGN.md §3: Administrator
 /// and Support Agent get view/create/update/delete, Light Agent and
-/// Contributor view; every other system role nothing until a custom role
-/// grants it), which is why this takes the schema.
+/// Contributor view; Account Owner everything, and Support Manager what
+/// Support Agent has, since the seed defines it as Support Agent plus more;
+/// every other system role nothing), which is why this takes the schema.
+/// `tests/system_roles.rs` holds this to the reference evaluator's own
+/// reading of the sources (`tests/reference/system_roles.rs`).
 pub fn system_roles(schema: &Schema) -> BTreeMap<String, Role> {
     let mut roles = BTreeMap::new();
     let mut add = |name: &str, mut builder: RoleBuilder, kind: UserKind| {

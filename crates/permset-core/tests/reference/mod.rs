@@ -4,8 +4,10 @@
 //! It reads the raw [`Model`] (never a compiled `Snapshot`) and decides by
 //! looping over assignments and comparing strings. Conditions are parsed and
 //! evaluated by its own small evaluator (`condition.rs`), never by the
-//! engine's `Expr`. It reuses the catalogue (system roles over the merged
-//! schema), which `tests/catalogue_doc.rs` holds to docs/SYSTEM_ROLES.md.
+//! engine's `Expr`, and the system roles come from its own table
+//! (`system_roles.rs`, read from DESIGN.md §3 and the seed articles), never
+//! from the catalogue; `tests/system_roles.rs` compares the two. It still
+//! takes the merged schema (modules, objects, fields) from the catalogue.
 //!
 //! Where DESIGN.md is silent it follows the engine's documented conventions:
 //! - a role counts only when its kind equals the user's kind (rule 10);
@@ -22,9 +24,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 pub mod condition;
+pub mod system_roles;
 use permset_core::{
-    merged_schema, system_roles, Access, FieldLevel, Grant, Limit, ListVisibility, Model, Record, Role,
-    Schema, User, STANDARD_ACTIONS,
+    merged_schema, Access, FieldLevel, Grant, Limit, ListVisibility, Model, Record, Role, Schema, User,
+    STANDARD_ACTIONS,
 };
 
 /// The catalogue merged with a model, computed once per model.
@@ -59,7 +62,7 @@ pub fn check(
 impl<'m> Reference<'m> {
     pub fn new(model: &'m Model) -> Self {
         let schema = merged_schema(&model.schema);
-        let system = system_roles(&schema);
+        let system = system_roles::system_roles(&schema);
         let mut reference = Reference { model, schema, system, names: BTreeMap::new() };
         reference.names = reference.all_names();
         reference
