@@ -33,8 +33,8 @@ pub(crate) struct ErrorDetail {
     code: &'static str,
     /// A sentence a person can act on.
     message: String,
-    /// Structured context (e.g. validation findings), or null.
-    #[schema(value_type = Object)]
+    /// Structured context (validation findings, the excess of an escalation, …), or null.
+    #[schema(value_type = Value)]
     details: Value,
 }
 

@@ -1,7 +1,18 @@
 //! The OpenAPI document, generated from the `#[utoipa::path]` annotations of
 //! the handlers, so it cannot drift from the routes.
+//!
+//! Two modifiers make it describe what the server really does: the security
+//! schemes (the bearer key, and the `x-permset-user` header a service key
+//! acts for a user with), and the error answers every workspace route can
+//! give whatever its handler (bad request, key, workspace, body size,
+//! unprocessable body, at_least_revision not yet committed, database away),
+//! each with the JSON error body.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{
+    ApiKey as HeaderKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{admin, decisions, model, records, simulate};
@@ -27,8 +38,7 @@ use crate::routes::{admin, decisions, model, records, simulate};
         model::CloneRequest, model::AssignmentRequest, model::RuleRequest, admin::KeyRequest,
         crate::change::Written,
     )),
-    modifiers(&ApiKey),
-    security(("api_key" = [])),
+    modifiers(&ApiKey, &CommonErrors),
 )]
 struct ApiDoc;
 
@@ -43,6 +53,58 @@ impl Modify for ApiKey {
                 HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("psk_…").build(),
             ),
         );
+        components.add_security_scheme(
+            "acting_user",
+            SecurityScheme::ApiKey(HeaderKey::Header(ApiKeyValue::with_description(
+                "x-permset-user",
+                "with a service key: the user of the workspace it acts for",
+            ))),
+        );
+        // A user key alone, or a service key acting for a user (or as the service principal).
+        openapi.security = Some(vec![
+            SecurityRequirement::new("api_key", Vec::<String>::new()),
+            SecurityRequirement::new("api_key", Vec::<String>::new())
+                .add("acting_user", Vec::<String>::new()),
+        ]);
+    }
+}
+
+struct CommonErrors;
+
+/// The errors any workspace route may answer, whatever the handler does.
+const COMMON: &[(&str, &str)] = &[
+    ("400", "malformed request: path, query, headers or JSON"),
+    ("401", "missing, invalid, revoked or expired key"),
+    ("403", "the acting user (or the key's role) may not"),
+    ("404", "no such workspace (for this key), user or thing"),
+    ("409", "conflicts with the current state, or `at_least_revision` not committed yet"),
+    ("413", "the body is too large"),
+    ("422", "well-formed but invalid"),
+    ("503", "the database is unavailable; retry"),
+];
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/v1/workspaces/") {
+                continue;
+            }
+            let operations: [&mut Option<Operation>; 5] =
+                [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                for (status, description) in COMMON {
+                    if operation.responses.responses.contains_key(*status) {
+                        continue;
+                    }
+                    let body = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+                    let response = ResponseBuilder::new()
+                        .description(*description)
+                        .content("application/json", body)
+                        .build();
+                    operation.responses.responses.insert((*status).to_owned(), response.into());
+                }
+            }
+        }
     }
 }
 
