@@ -81,7 +81,7 @@ export async function commit(change, write, where) {
   const form = h('form', { method: 'dialog' },
     h('h2#dialog-title', 'Review the change'),
     h('h3', 'Plan'),
-    h('ul.plan', (preview.plan || []).map((line) => h('li', fmt(line)))),
+    h('ul.plan', (preview.plan?.changes || []).map((c) => h('li', { class: `plan-${c.kind}` }, c.description || fmt(c)))),
     h('h3', `Who gains or loses (${changes.length})`),
     changes.length ? h('table.compact',
       h('thead', h('tr', ['user', 'permission', 'change', 'before', 'after'].map((t) => h('th', { scope: 'col' }, t)))),
@@ -100,7 +100,8 @@ export async function commit(change, write, where) {
   try {
     const result = await write(reason.value.trim());
     await load();
-    toast(`Saved at revision ${result.revision}: ${(result.changes || []).length} change(s)`);
+    const n = Array.isArray(result.changes) ? result.changes.length : (result.changes?.changes || []).length;
+    toast(`Saved at revision ${result.revision}: ${n} change(s)`);
     return result;
   } catch (e) {
     showRefusal(where, e);

@@ -200,7 +200,7 @@ function matrix(def, locked, markDirty) {
   });
   return h('section',
     h('div.row', h('h3', 'Permissions'), filter),
-    h('div.scroll', h('table.matrix',
+    h('div.scroll', { tabindex: 0, role: 'region', 'aria-label': 'Permission matrix' }, h('table.matrix',
       h('thead', h('tr', h('th', { scope: 'col' }, 'module'), STANDARD.map((a) => h('th', { scope: 'col' }, a)), h('th', { scope: 'col' }, 'other actions'))),
       body)));
 }
