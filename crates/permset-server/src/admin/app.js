@@ -76,7 +76,7 @@ export async function commit(change, write, where) {
     return null;
   }
   const dialog = $('dialog');
-  const reason = h('input', { name: 'reason', autocomplete: 'off', placeholder: 'why (kept in the audit log)' });
+  const reason = h('input', { name: 'reason', autocomplete: 'off', placeholder: 'why this change is needed' });
   const changes = preview.access_changes || [];
   const form = h('form', { method: 'dialog' },
     h('h2#dialog-title', 'Review the change'),
@@ -89,7 +89,7 @@ export async function commit(change, write, where) {
         h('td', c.user), h('td', c.permission), h('td', c.change), h('td', fmt(c.before)), h('td', fmt(c.after))))))
       : h('p.muted', 'No one\'s effective access changes.'),
     changes.length > 200 ? h('p.muted', `… and ${changes.length - 200} more`) : null,
-    h('label', 'Reason (optional) ', reason),
+    h('label', 'Reason (optional, kept in the audit log)', reason),
     h('div.row.end', h('button', { type: 'submit', value: 'cancel' }, 'Cancel'),
       h('button.primary', { type: 'submit', value: 'apply', id: 'confirm-change' }, 'Apply change')));
   fill(dialog, form);

@@ -32,7 +32,7 @@ export async function rolesPage(page) {
       const hold = holders(r.key);
       return h('a.item', { href: `#roles/${enc(r.key)}`, 'aria-current': r.key === selected ? 'true' : null },
         h('span.name', r.key),
-        r.system ? h('span.badge.system', { title: 'system role: clone it to customise' }, 'system 🔒') : h('span.badge.custom', 'custom'),
+        r.system ? h('span.badge.system', { title: 'system role: clone it to customise' }, 'system · locked') : h('span.badge.custom', 'custom'),
         state.drafts.has(r.key) ? h('span.badge.draft', 'unsaved') : null,
         h('span.muted.small', `${hold.users.length} user(s), ${hold.teams.length} team(s)`));
     },

@@ -118,7 +118,8 @@ try {
     await page.click('#assign');
     await page.waitForSelector('dialog[open] ul.plan li');
     await confirm('covering the VIP desk until mid 2030');
-    await page.waitForFunction(() => document.body.textContent.includes('2030-06-30'));
+    await page.waitForSelector('.editor a[href="#roles/vip_desk_agent"]');
+    expect((await page.textContent('.editor table')).includes('2030-06-30'), 'expiry shown');
     await shot('people');
     await axe('people');
   });
