@@ -79,6 +79,17 @@ export async function changesPage(page) {
       h('thead', h('tr', ['#', 'when', 'who', 'action', 'why', 'what changed'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', entries.map((e) => h('tr', h('td', e.seq), h('td.small', e.at.replace('T', ' ').slice(0, 19)), h('td', e.actor), h('td', e.action),
         h('td', e.reason || h('span.muted', '—')),
-        h('td', e.before ? h('ul.diff', diff(e.before, e.after).map(([s, p, v]) => h('li', { class: s === '+' ? 'add' : s === '−' ? 'del' : 'mod' }, `${s} ${p}: ${v}`.slice(0, 300))))
-          : h('span.muted', 'workspace created')))))))));
+        h('td', whatChanged(e)))))))));
+}
+
+function whatChanged(e) {
+  if (e.action === 'create_workspace') return h('span.muted', 'workspace created');
+  const k = e.after ?? e.before;
+  if (e.action.endsWith('_key') && k && typeof k === 'object' && 'id' in k) {
+    return h('span', `${e.action === 'create_key' ? 'key created' : 'key revoked'}: ${k.id} for ${k.user ?? 'the service principal'}${k.role ? `, limited to ${k.role}` : ''}${k.label ? ` (${k.label})` : ''}`);
+  }
+  if (!e.before || !e.after || e.action.endsWith('_key')) return h('span.muted', `${e.action.replace('_', ' ')}: ${fmt(e.after ?? e.before).slice(0, 160)}`);
+  const lines = diff(e.before, e.after).map(([s, p, v]) => h('li', { class: s === '+' ? 'add' : s === '−' ? 'del' : 'mod' }, `${s} ${p}: ${v}`.slice(0, 240)));
+  if (lines.length <= 6) return h('ul.diff', lines);
+  return h('details', h('summary', `${lines.length} changes`), h('ul.diff', lines));
 }

@@ -55,7 +55,14 @@ function decision(x, record) {
   return h('div.decision',
     h('p', { class: allowed ? 'allow' : 'deny', id: 'ts-decision' }, allowed ? 'ALLOW' : 'DENY', ` — ${x.permission} for ${x.user} at revision ${x.revision}`),
     record ? h('p.small.muted', `record ${record.id ?? ''}: ${JSON.stringify(record).slice(0, 200)}`) : null,
-    x.path?.length ? [h('h3', 'Path'), h('ol', x.path.map((step) => h('li', fmt(step))))] : null,
+    x.path?.length ? [h('h3', 'Path'), h('ol', x.path.map((step) => h('li', stepText(step))))] : null,
     x.near_misses?.length ? [h('h3', 'Near misses'), h('ul', x.near_misses.map((m) => h('li', `${m.role}: ${m.kind} ${m.limit ?? ''} ${m.values ?? ''}`.trim())))] : null,
     h('pre.explain', x.text || ''));
+}
+
+/** One step of an allow's path, as a sentence. */
+function stepText(s) {
+  if (!s || typeof s !== 'object') return fmt(s);
+  const how = s.assigned ? ` (${s.assigned.kind}${s.assigned.team ? ` ${s.assigned.team}` : ''})` : '';
+  return `${s.permission} on the ${s.on || 'record'}: role ${s.role}${how} grants ${fmt(s.access)}${s.matched ? ` — ${s.matched}` : ''}`;
 }
