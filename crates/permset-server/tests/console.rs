@@ -64,6 +64,10 @@ async fn console_scenario_in_chromium() {
     let shots = root.join("../../docs/admin");
     std::fs::create_dir_all(&shots).unwrap();
 
+    // Server text is data, never markup: a role whose description is an XSS attempt.
+    let hostile = json!({ "description": "<img src=x onerror=\"window.__pwned=1\">", "grants": { "customers_view": "all" } });
+    server.user("olivia").put("roles/hostile_markup", hostile).await.ok(StatusCode::OK);
+
     let base = server.base.clone();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
@@ -101,4 +105,39 @@ async fn console_scenario_in_chromium() {
     // The Administrator's forced save changed nothing.
     let set_a = server.user("olivia").get("roles/set_a").await;
     assert!(set_a.ok(StatusCode::OK)["role"]["grants"].get("customers_delete").is_none(), "{}", set_a.text);
+}
+
+/// The console's files are served from the binary with a CSP that allows only
+/// this origin's scripts, and nothing but the listed files is served.
+#[tokio::test]
+async fn console_assets_are_embedded_and_locked_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("assets.db").display())).await.unwrap();
+    let server = common::boot("sqlite", store, WORKSPACE).await;
+    let http = reqwest::Client::new();
+    for (path, kind) in [
+        ("/admin", "text/html"),
+        ("/admin/assets/app.js", "text/javascript"),
+        ("/admin/assets/app.css", "text/css"),
+    ] {
+        let resp = http.get(format!("{}{path}", server.base)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        let headers = resp.headers().clone();
+        assert!(headers["content-type"].to_str().unwrap().starts_with(kind), "{path}: {headers:?}");
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        let body = resp.text().await.unwrap();
+        assert!(!body.contains("innerHTML") && !body.contains("outerHTML"), "{path} writes markup");
+    }
+    let page = http.get(format!("{}/admin", server.base)).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("<script>") && !page.contains(" onclick="), "inline script in the page");
+    for path in [
+        "/admin/assets/../admin.html",
+        "/admin/assets/secret.js",
+        "/admin/assets/%2e%2e%2fCargo.toml",
+        "/admin/assets/",
+    ] {
+        let resp = http.get(format!("{}{path}", server.base)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{path}");
+    }
 }

@@ -68,6 +68,15 @@ try {
     expect(!page.url().includes('psk_'), 'no key in the URL');
     expect((await page.textContent('#who')).includes('account owner'), 'olivia shown as account owner');
   });
+  await step('server text is shown as text, never run as markup', async () => {
+    await page.goto(`${BASE}/admin#roles/hostile_markup`);
+    await page.waitForSelector('#role-description');
+    expect((await page.inputValue('#role-description')).includes('<img src=x'), 'description shown literally');
+    await page.goto(`${BASE}/admin#roles`);
+    await page.fill('input[aria-label="Filter permission sets"]', 'hostile');
+    await page.waitForSelector('a[href="#roles/hostile_markup"]');
+    expect(await page.evaluate(() => window.__pwned === undefined && !document.querySelector('img')), 'no injected element ran');
+  });
   await step('system roles are marked and locked', async () => {
     await page.goto(`${BASE}/admin#roles/support_agent`);
     await page.waitForSelector('#save-role');
