@@ -86,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/admin", get(ops::admin_page))
+        .route("/admin/assets/{file}", get(ops::admin_asset))
         .fallback(|| async { ApiError::not_found("no such route; see /v1/openapi.json") })
         .layer(middleware::from_fn(error::router_errors))
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))

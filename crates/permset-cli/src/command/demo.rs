@@ -157,7 +157,7 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
         "  -d '{{\"user\":\"bob\",\"permission\":\"customers_update\",\"record\":{{\"tier\":\"basic\"}}}}'"
     );
     println!(
-        "# the role matrix, a user's permissions and explain: {}/admin",
+        "# the admin console (this key, acting user olivia): {}/admin",
         args.server.trim_end_matches('/')
     );
     Ok(ExitCode::SUCCESS)

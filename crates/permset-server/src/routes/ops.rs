@@ -1,11 +1,16 @@
-//! Operations: health, Prometheus metrics, the OpenAPI document, the admin page.
+//! Operations: health, Prometheus metrics, the OpenAPI document, and the
+//! admin console (`/admin`): a handful of static files under `src/admin/`,
+//! embedded in the binary with `include_str!` so nothing is fetched at run
+//! time and no build step beyond `cargo build` exists. The console talks to
+//! this API with the key the person types in; it holds no authority of its own.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::error::ApiError;
 use crate::openapi;
 use crate::state::AppState;
 
@@ -40,7 +45,41 @@ pub(crate) async fn openapi_json() -> impl IntoResponse {
     Json(openapi::document())
 }
 
-/// The admin page: a static page that talks to this API with a key the person types in.
-pub(crate) async fn admin_page() -> Html<&'static str> {
-    Html(include_str!("../admin.html"))
+/// The console's assets: name, content type, text. Adding a file is one line here.
+const ADMIN_ASSETS: &[(&str, &str, &str)] = &[
+    ("app.css", "text/css; charset=utf-8", include_str!("../admin/app.css")),
+    ("app.js", "text/javascript; charset=utf-8", include_str!("../admin/app.js")),
+    ("api.js", "text/javascript; charset=utf-8", include_str!("../admin/api.js")),
+    ("dom.js", "text/javascript; charset=utf-8", include_str!("../admin/dom.js")),
+    ("roles.js", "text/javascript; charset=utf-8", include_str!("../admin/roles.js")),
+    ("people.js", "text/javascript; charset=utf-8", include_str!("../admin/people.js")),
+    ("troubleshoot.js", "text/javascript; charset=utf-8", include_str!("../admin/troubleshoot.js")),
+    ("changes.js", "text/javascript; charset=utf-8", include_str!("../admin/changes.js")),
+];
+
+/// Headers every console response carries: nothing but this origin may run
+/// script, be framed or be fetched, and nothing is cached across versions.
+const ADMIN_HEADERS: [(header::HeaderName, &str); 4] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    ),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::CACHE_CONTROL, "no-cache"),
+];
+
+/// The admin console's page: the shell `app.js` fills in.
+pub(crate) async fn admin_page() -> impl IntoResponse {
+    (ADMIN_HEADERS, Html(include_str!("../admin/index.html")))
+}
+
+/// One of the console's embedded assets (`/admin/assets/{file}`); any other name is 404.
+pub(crate) async fn admin_asset(Path(file): Path<String>) -> Response {
+    match ADMIN_ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, content_type, text)) => {
+            (ADMIN_HEADERS, [(header::CONTENT_TYPE, *content_type)], *text).into_response()
+        }
+        None => ApiError::not_found(format!("no admin asset `{file}`")).into_response(),
+    }
 }

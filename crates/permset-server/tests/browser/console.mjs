@@ -1,0 +1,193 @@
+// console.mjs — the admin console's scenario in a real Chromium (Playwright).
+// Run by tests/console.rs against a real server; every step throws on failure.
+// Env: BASE, WS, OWNER_KEY (user key of olivia), ADMIN_KEY (user key of adam,
+// an Administrator), RECORD (a VIP customer not owned by rita), SHOTS (dir), CHROMIUM.
+
+import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+const env = (k) => { const v = process.env[k]; if (!v) throw new Error(`missing env ${k}`); return v; };
+const BASE = env('BASE'); const WS = env('WS'); const SHOTS = env('SHOTS'); const RECORD = env('RECORD');
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+let n = 0;
+async function step(name, fn) {
+  n++;
+  try { await fn(); console.log(`ok ${n} - ${name}`); } catch (e) { console.log(`not ok ${n} - ${name}\n  ${String(e.stack || e).split('\n').join('\n  ')}`); throw e; }
+}
+const expect = (cond, what) => { if (!cond) throw new Error(`expected: ${what}`); };
+
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
+const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+const consoleErrors = [];
+page.on('pageerror', (e) => consoleErrors.push(String(e)));
+const seriousViolations = [];
+
+async function axe(label) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  for (const v of result.violations) {
+    if (v.impact === 'serious' || v.impact === 'critical') seriousViolations.push(`${label}: ${v.id} (${v.impact}) ${v.help} — ${v.nodes.slice(0, 3).map((x) => x.target.join(' ')).join(', ')}`);
+  }
+}
+const shot = (name) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: false });
+
+async function signIn(key, actor) {
+  await page.goto(`${BASE}/admin`);
+  await page.fill('input[name=ws]', WS);
+  await page.fill('input[name=key]', key);
+  await page.fill('input[name=actor]', actor);
+  await page.click('#signin button[type=submit]');
+  await page.waitForSelector('#nav:not([hidden])');
+}
+
+async function confirm(reason) {
+  await page.waitForSelector('dialog[open] #confirm-change');
+  if (reason) await page.fill('dialog[open] input[name=reason]', reason);
+  await page.click('dialog[open] #confirm-change');
+  await page.waitForSelector('dialog[open]', { state: 'detached' }).catch(() => {});
+  await page.waitForFunction(() => !document.querySelector('dialog').open);
+}
+
+async function explain(user, permission) {
+  await page.goto(`${BASE}/admin#troubleshoot`);
+  await page.waitForSelector('#ts-user');
+  await page.fill('#ts-user', user);
+  await page.fill('#ts-permission', permission);
+  await page.selectOption('#ts-object', 'customers');
+  await page.fill('#ts-record', RECORD);
+  await page.click('#ts-go');
+  await page.waitForSelector('#ts-decision');
+  return page.textContent('#ts-decision');
+}
+
+try {
+  await step('the key stays out of the URL and sign-in works', async () => {
+    await signIn(env('OWNER_KEY'), 'olivia');
+    expect(!page.url().includes('psk_'), 'no key in the URL');
+    expect((await page.textContent('#who')).includes('account owner'), 'olivia shown as account owner');
+  });
+  await step('server text is shown as text, never run as markup', async () => {
+    await page.goto(`${BASE}/admin#roles/hostile_markup`);
+    await page.waitForSelector('#role-description');
+    expect((await page.inputValue('#role-description')).includes('<img src=x'), 'description shown literally');
+    await page.goto(`${BASE}/admin#roles`);
+    await page.fill('input[aria-label="Filter permission sets"]', 'hostile');
+    await page.waitForSelector('a[href="#roles/hostile_markup"]');
+    expect(await page.evaluate(() => window.__pwned === undefined && !document.querySelector('img')), 'no injected element ran');
+  });
+  await step('system roles are marked and locked', async () => {
+    await page.goto(`${BASE}/admin#roles/support_agent`);
+    await page.waitForSelector('#save-role');
+    expect(await page.isDisabled('#save-role'), 'save disabled on a system role');
+    expect(await page.isDisabled('select[data-perm=customers_update]'), 'cells locked on a system role');
+    await shot('permission-sets');
+    await axe('permission sets');
+  });
+  await step('troubleshoot before: rita may not update the VIP customer', async () => {
+    const text = await explain('rita', 'customers_update');
+    expect(text.startsWith('DENY'), `deny, got ${text}`);
+  });
+  await step('clone support_agent with a preview', async () => {
+    await page.goto(`${BASE}/admin#roles/support_agent`);
+    await page.waitForSelector('#clone-role:not([disabled])');
+    await page.fill('#clone-name', 'vip_desk_agent');
+    await page.click('#clone-role');
+    await page.waitForSelector('dialog[open] ul.plan li');
+    await confirm('a support agent for the VIP desk');
+    await page.waitForFunction(() => location.hash === '#roles/vip_desk_agent');
+    await page.waitForSelector('#save-role:not([disabled])');
+  });
+  await step('set customers_update to a rule and save with a reason', async () => {
+    await page.selectOption('select[data-perm=customers_update]', 'rule');
+    await page.selectOption('select[aria-label="customers_update rule"]', 'premium');
+    expect(await page.isVisible('.badge.draft:not([hidden])'), 'unsaved changes shown');
+    // the draft survives leaving the page
+    await page.goto(`${BASE}/admin#people`);
+    await page.goto(`${BASE}/admin#roles/vip_desk_agent`);
+    await page.waitForSelector('#save-role');
+    expect(await page.inputValue('select[data-perm=customers_update]') === 'rule', 'draft kept');
+    await page.click('#save-role');
+    await page.waitForSelector('dialog[open] ul.plan li');
+    const plan = await page.textContent('dialog[open] ul.plan');
+    expect(plan.includes('customers_update'), `plan names customers_update: ${plan}`);
+    await shot('save-preview');
+    await axe('save preview');
+    await confirm('VIP desk updates premium customers only');
+    // saved: the editor is drawn again from the server, with no draft left
+    await page.waitForFunction(() => ![...document.querySelectorAll('.badge.draft')].some((b) => !b.hidden));
+    expect(await page.inputValue('select[data-perm=customers_update]') === 'rule', 'the saved role has the rule');
+  });
+  await step('assign the role to rita with an expiry', async () => {
+    await page.goto(`${BASE}/admin#people/user/rita`);
+    await page.waitForSelector('#assign-role');
+    await page.selectOption('#assign-role', 'vip_desk_agent');
+    await page.fill('#assign-expiry', '2030-06-30T18:00');
+    await page.click('#assign');
+    await page.waitForSelector('dialog[open] ul.plan li');
+    await confirm('covering the VIP desk until mid 2030');
+    await page.waitForSelector('.editor a[href="#roles/vip_desk_agent"]');
+    expect((await page.textContent('.editor table')).includes('2030-06-30'), 'expiry shown');
+    await shot('people');
+    await axe('people');
+  });
+  await step('troubleshoot after: the decision changed', async () => {
+    const text = await explain('rita', 'customers_update');
+    expect(text.startsWith('ALLOW'), `allow, got ${text}`);
+    expect((await page.textContent('#ts-result')).includes('vip_desk_agent'), 'path names the new role');
+    await shot('troubleshoot');
+    await axe('troubleshoot');
+  });
+  await step('demoting the last account owner is refused with the reason', async () => {
+    await page.goto(`${BASE}/admin#people/user/olivia`);
+    await page.waitForSelector('#owner-toggle');
+    await page.click('#owner-toggle');
+    await page.waitForSelector('.refusal');
+    const text = await page.textContent('.refusal');
+    expect(text.includes('last_owner') && text.includes('no account owner'), `last_owner refusal: ${text}`);
+    expect(await page.isChecked('#owner-toggle'), 'still checked');
+    await shot('last-owner-refused');
+  });
+  await step('an access rule is validated as you type', async () => {
+    await page.goto(`${BASE}/admin#rules`);
+    const input = page.locator('input[aria-label="New rule name on customers"]');
+    await input.fill('bad_rule');
+    await page.locator('input[aria-label="Condition of customers.new rule"]').fill('tier == ');
+    await page.waitForFunction(() => [...document.querySelectorAll('.validity.bad')].some((e) => e.textContent.includes('column')));
+    await shot('access-rules');
+    await axe('access rules');
+  });
+  await step('the audit page shows the entries and a verified chain', async () => {
+    await page.goto(`${BASE}/admin#changes`);
+    await page.waitForSelector('#chain-status');
+    expect((await page.textContent('#chain-status')).startsWith('Chain verified'), 'verified');
+    const log = await page.textContent('table.audit');
+    expect(log.includes('VIP desk updates premium customers only') && log.includes('covering the VIP desk'), 'reasons in the log');
+    await shot('changes');
+    await axe('changes');
+  });
+  await step('an Administrator without roles_manage sees editing disabled, and a forced save is refused', async () => {
+    await page.click('#signout');
+    await signIn(env('ADMIN_KEY'), 'adam');
+    await page.goto(`${BASE}/admin#roles/set_a`);
+    await page.waitForSelector('#save-role');
+    expect(await page.isDisabled('#save-role'), 'save disabled');
+    expect(await page.isDisabled('select[data-perm=customers_delete]'), 'cells disabled');
+    expect(await page.isDisabled('#clone-role'), 'clone disabled');
+    await page.evaluate(() => document.querySelectorAll('[disabled]').forEach((e) => e.removeAttribute('disabled')));
+    await page.selectOption('select[data-perm=customers_delete]', 'all');
+    await page.click('#save-role');
+    await page.waitForSelector('.refusal');
+    const text = await page.textContent('.refusal');
+    expect(text.includes('403') && text.includes('roles_manage'), `403 naming roles_manage: ${text}`);
+    await shot('administrator-refused');
+  });
+  expect(consoleErrors.length === 0, `no page errors: ${consoleErrors.join('; ')}`);
+  await step('axe-core: no serious violations', async () => {
+    expect(seriousViolations.length === 0, `none, got:\n  ${seriousViolations.join('\n  ')}`);
+  });
+} finally {
+  await browser.close();
+}
+console.log(`1..${n}`);
