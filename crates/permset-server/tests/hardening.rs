@@ -267,13 +267,29 @@ async fn record_writes_racing_model_changes_all_succeed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_page_never_writes_server_text_as_html() {
     on_each_backend(|s| async move {
-        let page = s.key(None).get("/admin").await;
-        assert_eq!(page.status, StatusCode::OK);
-        // Error messages echo user input (a role name, a filter): as HTML they would run as script.
-        for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
-            assert!(!page.text.contains(sink), "the admin page uses `{sink}`");
+        // The console is the page and its modules; error messages echo user
+        // input (a role name, a filter): as HTML they would run as script.
+        let mut text = String::new();
+        for path in [
+            "/admin",
+            "/admin/assets/app.js",
+            "/admin/assets/api.js",
+            "/admin/assets/dom.js",
+            "/admin/assets/roles.js",
+            "/admin/assets/people.js",
+            "/admin/assets/troubleshoot.js",
+            "/admin/assets/changes.js",
+        ] {
+            let page = s.key(None).get(path).await;
+            assert_eq!(page.status, StatusCode::OK, "{path}");
+            for sink in
+                ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"]
+            {
+                assert!(!page.text.contains(sink), "{path} uses `{sink}`");
+            }
+            text.push_str(&page.text);
         }
-        assert!(page.text.contains("textContent"), "the admin page writes no text at all?");
+        assert!(text.contains("textContent"), "the console writes no text at all?");
     })
     .await;
 }

@@ -1,4 +1,4 @@
-// dom.js — building DOM without innerHTML: every server string goes through textContent.
+// dom.js — building DOM from nodes, never from HTML strings: every server string goes through textContent.
 
 /** h('div.card#x', {attrs}, ...children): an element; strings become text nodes. */
 export function h(spec, attrs, ...children) {
