@@ -2,6 +2,7 @@
 //! same decisions as `check`, and a handle is worth nothing in any snapshot
 //! but the one that issued it, so a cached handle kept across a recompile
 //! can never answer for a different user.
+#![expect(clippy::unwrap_used, reason = "a broken fixture should fail the test loudly")]
 
 use chrono::Utc;
 use permset_core::{load_workspace_file, Decision, Request, Snapshot};
