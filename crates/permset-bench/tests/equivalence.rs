@@ -63,8 +63,16 @@ fn compare(w: &Workload, e: &Engines, stride: usize) -> (Vec<String>, [usize; 3]
         e.cedar_naive.validate_request(&cedar_request).unwrap();
         let casbin_request = e.casbin.prepare(w, &peer, r).unwrap();
         e.casbin.try_allows(&casbin_request).unwrap();
-        let mut answers =
-            vec![("cedar", e.cedar.check(&cedar_request)), ("casbin", e.casbin.check(&casbin_request))];
+        // permset's handle API (`permset-ids` rows) must answer what `check` answers.
+        let by_ids = match (snapshot.user_id(&r.user), snapshot.perm_id(&r.permission)) {
+            (Some(u), Some(p)) => snapshot.check_ids(u, p, record, before, w.now).is_allowed(),
+            _ => false,
+        };
+        let mut answers = vec![
+            ("permset-ids", by_ids),
+            ("cedar", e.cedar.check(&cedar_request)),
+            ("casbin", e.casbin.check(&casbin_request)),
+        ];
         if i % stride == 0 {
             let naive_request = e.casbin_naive.prepare(w, &peer, r).unwrap();
             e.casbin_naive.try_allows(&naive_request).unwrap();

@@ -143,15 +143,35 @@ impl Snapshot {
     pub fn check(&self, request: &Request<'_>) -> Decision {
         let Some(&user) = self.user_ids.get(request.user) else { return Decision::DENY };
         let Some(&perm) = self.perm_ids.get(request.permission) else { return Decision::DENY };
-        if self.hot.get(user as usize).is_some_and(|h| h.account_owner) {
+        self.decide_indices(user, perm, request.record, request.before, request.now)
+    }
+
+    /// [`Snapshot::check`] after the names are resolved (also
+    /// [`Snapshot::check_ids`]'s, once the handles' stamps are checked).
+    #[inline]
+    pub(crate) fn decide_indices(
+        &self,
+        user: u32,
+        perm: PermId,
+        record: Option<&Record>,
+        before: Option<&Record>,
+        now: DateTime<Utc>,
+    ) -> Decision {
+        let Some(hot) = self.hot.get(user as usize) else { return Decision::DENY };
+        if hot.account_owner {
             return Decision::ALLOW;
         }
-        self.with_role_set(user, request.now, |set| {
-            self.decide(user, set, perm, request.record, request.before)
-        })
+        // The fast path: the precomputed set, exact inside its window.
+        if hot.covers(now) {
+            if let Some(set) = self.role_sets.get(hot.role_set as usize) {
+                return self.decide(user, set, perm, record, before);
+            }
+        }
+        self.with_role_set(user, now, |set| self.decide(user, set, perm, record, before))
     }
 
     /// Rules 4–6 for a user holding exactly the roles of `set`.
+    #[inline]
     pub(crate) fn decide(
         &self,
         user: u32,

@@ -3,7 +3,9 @@
 //! Compile a workspace [`Model`] into an immutable [`Snapshot`], then ask it
 //! cheap, total questions: [`Snapshot::check`], [`Snapshot::explain`],
 //! [`Snapshot::field_level`], [`Snapshot::view_predicate`],
-//! [`Snapshot::effective_permissions`]. Nothing here does I/O or is async; a
+//! [`Snapshot::effective_permissions`]; callers deciding many requests
+//! resolve names once with [`Snapshot::user_id`] and [`Snapshot::perm_id`]
+//! and ask [`Snapshot::check_ids`]. Nothing here does I/O or is async; a
 //! decision never fails and never panics: anything unknown is a deny.
 //!
 //! ```
@@ -30,6 +32,7 @@ mod explain;
 mod fields;
 mod file;
 mod grants;
+mod ids;
 mod lint;
 mod memory;
 mod model;
@@ -54,6 +57,7 @@ pub use escalation::{Beyond, Excess};
 pub use explain::{Assigned, Explanation, NearMiss, Step};
 pub use file::{load_workspace_file, to_workspace_file, FileError, SourceMap};
 pub use grants::RoleGrant;
+pub use ids::{PermId, UserId};
 pub use lint::{lint, Finding};
 pub use model::{
     Access, Assignment, Assignments, FieldDef, FieldLevel, FieldType, Grant, Limit, ListVisibility, Model,

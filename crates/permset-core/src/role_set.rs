@@ -8,59 +8,67 @@
 
 use crate::snapshot::{CompiledAccess, PermId, RoleIdx};
 
-/// Which permissions a role (or a set of roles) grants.
+/// Which permissions a role (or a set of roles) grants: per word of 64
+/// permission ids, `[all, any]` side by side, so a role-level answer reads
+/// one cache line.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Grants {
-    all: Box<[u64]>,
-    any: Box<[u64]>,
+    words: Box<[[u64; 2]]>,
 }
 
-fn bit(words: &[u64], perm: PermId) -> bool {
-    words.get(perm as usize / 64).is_some_and(|w| w & (1 << (perm % 64)) != 0)
-}
+const ALL: usize = 0;
+const ANY: usize = 1;
 
 impl Grants {
     /// The grants of one role's dense table.
     pub(crate) fn of_table(table: &[CompiledAccess]) -> Self {
-        let words = table.len().div_ceil(64);
-        let (mut all, mut any) = (vec![0u64; words], vec![0u64; words]);
+        let mut words = vec![[0u64; 2]; table.len().div_ceil(64)];
         for (perm, access) in table.iter().enumerate() {
             let (word, mask) = (perm / 64, 1u64 << (perm % 64));
-            let (Some(a), Some(b)) = (all.get_mut(word), any.get_mut(word)) else { continue };
+            let Some([all, any]) = words.get_mut(word) else { continue };
             match access {
                 CompiledAccess::All => {
-                    *a |= mask;
-                    *b |= mask;
+                    *all |= mask;
+                    *any |= mask;
                 }
-                CompiledAccess::Limited(_) => *b |= mask,
+                CompiledAccess::Limited(_) => *any |= mask,
                 CompiledAccess::None => {}
             }
         }
-        Grants { all: all.into_boxed_slice(), any: any.into_boxed_slice() }
+        Grants { words: words.into_boxed_slice() }
     }
 
     /// The union of several roles' grants (rule 4: additive).
     pub(crate) fn union<'a>(words: usize, parts: impl IntoIterator<Item = &'a Grants>) -> Self {
-        let (mut all, mut any) = (vec![0u64; words], vec![0u64; words]);
+        let mut out = vec![[0u64; 2]; words];
         for part in parts {
-            for (dst, src) in all.iter_mut().zip(part.all.iter()) {
-                *dst |= src;
-            }
-            for (dst, src) in any.iter_mut().zip(part.any.iter()) {
-                *dst |= src;
+            for (dst, src) in out.iter_mut().zip(part.words.iter()) {
+                dst[ALL] |= src[ALL];
+                dst[ANY] |= src[ANY];
             }
         }
-        Grants { all: all.into_boxed_slice(), any: any.into_boxed_slice() }
+        Grants { words: out.into_boxed_slice() }
+    }
+
+    /// The `[all, any]` bits of `perm`.
+    #[inline]
+    fn bits(&self, perm: PermId) -> (bool, bool) {
+        let mask = 1u64 << (perm % 64);
+        self.words
+            .get(perm as usize / 64)
+            .map_or((false, false), |[all, any]| (all & mask != 0, any & mask != 0))
     }
 
     /// Some role grants `perm` with `all`.
+    #[inline]
     pub(crate) fn all(&self, perm: PermId) -> bool {
-        bit(&self.all, perm)
+        self.bits(perm).0
     }
 
     /// Some role grants `perm` with any access.
+    #[inline]
     pub(crate) fn any(&self, perm: PermId) -> bool {
-        bit(&self.any, perm)
+        self.bits(perm).1
     }
 }
 
@@ -86,6 +94,7 @@ pub(crate) struct UserHot {
 impl UserHot {
     /// Whether the precomputed role set is exact at `now`. Most users have no
     /// expiring assignment, so the time is only converted when there is a window.
+    #[inline]
     pub(crate) fn covers(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
         if self.from == i64::MIN && self.until == i64::MAX {
             return true;

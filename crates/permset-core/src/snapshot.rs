@@ -211,6 +211,9 @@ pub(crate) struct ObjectInfo {
 pub struct Snapshot {
     pub(crate) workspace: String,
     pub(crate) revision: u64,
+    /// Process-unique, fresh for every compile: the stamp of the handles
+    /// this snapshot issues (`ids.rs`), so another snapshot's are denied.
+    pub(crate) generation: u64,
     pub(crate) model: Model,
     pub(crate) schema: Schema,
     pub(crate) perms: Vec<PermInfo>,
@@ -491,6 +494,7 @@ impl Builder {
         let mut snapshot = Snapshot {
             workspace: model.workspace.clone(),
             revision,
+            generation: crate::ids::next_generation(),
             model: placeholder,
             schema: self.schema,
             perms: self.perms,

@@ -681,6 +681,12 @@ proptest! {
             let expected = reference.check(user, &perm, rec.as_ref(), bef.as_ref(), now);
             prop_assert_eq!((engine.is_allowed(), engine.is_limited()), expected, "{} {} record={:?} now={}\n{}", user, perm, rec, now,
                 permset_core::to_workspace_file(&model));
+            // The handle API answers exactly what `check` answers (unknown names: no handle, deny).
+            let by_ids = match (snapshot.user_id(user), snapshot.perm_id(&perm)) {
+                (Some(u), Some(p)) => snapshot.check_ids(u, p, rec.as_ref(), bef.as_ref(), now),
+                _ => permset_core::Decision::Deny,
+            };
+            prop_assert_eq!(by_ids, engine, "check_ids: {} {}", user, perm);
         }
     }
 

@@ -22,7 +22,7 @@ use permset_bench::cedar_peer::{CedarEngine, CedarRequest};
 use permset_bench::roles::PeerModel;
 use permset_bench::timing::{measure, measure_each, Stats};
 use permset_bench::{workload_with, Workload};
-use permset_core::{Access, Grant, Record, Request, Snapshot};
+use permset_core::{Access, Grant, PermId, Record, Request, Snapshot, UserId};
 use serde_json::json;
 
 /// Options of `engines`.
@@ -59,6 +59,34 @@ struct PermsetRequest<'w> {
 fn permset_check(snapshot: &Snapshot, r: &PermsetRequest<'_>, now: DateTime<Utc>) -> bool {
     let request = Request { user: r.user, permission: r.permission, record: r.record, before: r.before, now };
     snapshot.check(&request).is_allowed()
+}
+
+/// The same request with the names resolved once to snapshot handles, as a
+/// request handler caching them per snapshot holds it (`None`: unknown name).
+struct IdsRequest<'w> {
+    user: Option<UserId>,
+    perm: Option<PermId>,
+    record: Option<&'w Record>,
+    before: Option<&'w Record>,
+}
+
+fn permset_ids_check(snapshot: &Snapshot, r: &IdsRequest<'_>, now: DateTime<Utc>) -> bool {
+    match (r.user, r.perm) {
+        (Some(user), Some(perm)) => snapshot.check_ids(user, perm, r.record, r.before, now).is_allowed(),
+        _ => false,
+    }
+}
+
+fn resolve_ids<'w>(snapshot: &Snapshot, requests: &[PermsetRequest<'w>]) -> Vec<IdsRequest<'w>> {
+    requests
+        .iter()
+        .map(|r| IdsRequest {
+            user: snapshot.user_id(r.user),
+            perm: snapshot.perm_id(r.permission),
+            record: r.record,
+            before: r.before,
+        })
+        .collect()
 }
 
 struct Row {
@@ -159,6 +187,14 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             eprintln!("timing {case} ...");
             let stats = measure(p, |r| permset_check(&e.snapshot, r, now), d, m);
             rows.push(Row { engine: "permset", case, stats });
+            let ids = resolve_ids(&e.snapshot, p);
+            for (r, i) in p.iter().zip(&ids) {
+                if permset_check(&e.snapshot, r, now) != permset_ids_check(&e.snapshot, i, now) {
+                    anyhow::bail!("disagreement: {} {}: check and check_ids differ", r.user, r.permission);
+                }
+            }
+            let stats = measure(&ids, |r| permset_ids_check(&e.snapshot, r, now), d, m);
+            rows.push(Row { engine: "permset-ids", case, stats });
             let stats = measure(c, |r| e.cedar.check(r), d, m);
             rows.push(Row { engine: "cedar", case, stats });
             let stats = measure(k, |r| e.casbin.check(r), d, m);
@@ -345,7 +381,8 @@ fn print_table(w: &Workload, rows: &[Row]) {
     for row in rows {
         let base = rows.iter().find(|r| r.case == row.case && r.engine == "permset");
         let ratio = base
-            .map_or(String::new(), |b| format!("{:.0}×", row.stats.median_ns / b.stats.median_ns.max(1e-9)));
+            .map(|b| row.stats.median_ns / b.stats.median_ns.max(1e-9))
+            .map_or(String::new(), |x| if x < 10.0 { format!("{x:.2}×") } else { format!("{x:.0}×") });
         let ratio = if row.engine == "permset" { "1×".to_owned() } else { ratio };
         println!(
             "{:<13} {:<13} {:>11} {:>11} {:>10} {:>14}",

@@ -1,0 +1,76 @@
+//! Pre-resolved handles: a [`UserId`] and a [`PermId`] are a user key and a
+//! permission name looked up once in a snapshot, so a caller deciding many
+//! requests (a request handler caching them per snapshot, a batch) pays for
+//! the two name lookups once and [`Snapshot::check_ids`] is a few loads and
+//! two bit tests.
+//!
+//! A handle is only valid for the snapshot that made it. Each compiled
+//! snapshot gets a process-unique generation at compile time, and every
+//! handle carries it; a handle presented to any other snapshot (an older
+//! one, a newer one after a recompile, another workspace's) is denied. Users
+//! are indexed by position, so without the stamp a handle kept across a
+//! recompile that added or removed a user would answer for somebody else.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+
+use crate::decide::Decision;
+use crate::snapshot::{PermId as PermIdx, Snapshot};
+use crate::Record;
+
+/// The next generation handed to a compiled snapshot. Starts at 1 so that a
+/// zeroed stamp never matches.
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh, process-unique snapshot generation.
+pub(crate) fn next_generation() -> u64 {
+    NEXT_GENERATION.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A user of one snapshot, from [`Snapshot::user_id`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserId {
+    index: u32,
+    generation: u64,
+}
+
+/// A permission of one snapshot (aliases resolved), from [`Snapshot::perm_id`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PermId {
+    index: PermIdx,
+    generation: u64,
+}
+
+impl Snapshot {
+    /// The handle of a user key, valid for this snapshot only.
+    pub fn user_id(&self, user: &str) -> Option<UserId> {
+        let index = *self.user_ids.get(user)?;
+        Some(UserId { index, generation: self.generation })
+    }
+
+    /// The handle of a permission name (`edit`/`add` aliases accepted),
+    /// valid for this snapshot only.
+    pub fn perm_id(&self, permission: &str) -> Option<PermId> {
+        let index = *self.perm_ids.get(permission)?;
+        Some(PermId { index, generation: self.generation })
+    }
+
+    /// [`Snapshot::check`] for pre-resolved handles: the same decision as
+    /// `check` with the names they were made from. A handle made by another
+    /// snapshot is denied.
+    pub fn check_ids(
+        &self,
+        user: UserId,
+        perm: PermId,
+        record: Option<&Record>,
+        before: Option<&Record>,
+        now: DateTime<Utc>,
+    ) -> Decision {
+        // INVARIANT: an index is only meaningful in the snapshot that issued it.
+        if user.generation != self.generation || perm.generation != self.generation {
+            return Decision::DENY;
+        }
+        self.decide_indices(user.index, perm.index, record, before, now)
+    }
+}
