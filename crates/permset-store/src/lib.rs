@@ -36,6 +36,7 @@ mod decisions;
 mod error;
 mod keys;
 mod records;
+mod usage;
 mod workspaces;
 
 pub use audit::{AuditEntry, AuditKey, VerifyReport};
@@ -46,4 +47,5 @@ pub use error::StoreError;
 pub use keys::{KeyInfo, KeySpec};
 pub use records::export::ExportFormat;
 pub use records::{new_id, ListQuery, Page};
+pub use usage::UsageCount;
 pub use workspaces::{Plan, WorkspaceInfo};
