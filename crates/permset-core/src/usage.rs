@@ -27,6 +27,13 @@ pub struct GrantUse {
 }
 
 impl Snapshot {
+    /// The canonical name of a permission (`customers_update` for
+    /// `customers_edit`); `None` when unknown.
+    pub fn canonical_permission(&self, name: &str) -> Option<&str> {
+        let id = self.perm_ids.get(name).copied()?;
+        self.perm(id).map(|info| info.name.as_str())
+    }
+
     /// The grant that decided an allow of `request`: the first role in force
     /// (in assignment order) whose grant of the request's own permission
     /// matches the record (or, without a record, any grant of it). `None`
@@ -95,5 +102,7 @@ mod tests {
         assert_eq!(ask("eve", None), None);
         assert_eq!(ask("nobody", None), None);
         assert_eq!(s.deciding_grant(&Request::new("ann", "customers_fly", now)), None);
+        assert_eq!(s.canonical_permission("customers_edit"), Some("customers_update"));
+        assert_eq!(s.canonical_permission("customers_fly"), None);
     }
 }

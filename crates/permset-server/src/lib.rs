@@ -18,6 +18,7 @@ mod openapi;
 mod registry;
 mod routes;
 mod state;
+mod usage;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -33,8 +34,9 @@ use tokio::net::TcpListener;
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
 pub use state::AppState;
+pub use usage::UsageSettings;
 
-use routes::{admin, decisions, model, ops, records, simulate};
+use routes::{admin, decisions, model, ops, records, simulate, usage as usage_routes};
 
 /// Largest request body accepted (a workspace file for `apply` is the biggest).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -74,6 +76,8 @@ pub fn router(state: AppState) -> Router {
         .route("/objects/{object}/export", get(records::export))
         .route("/apply", post(admin::apply))
         .route("/simulate", post(simulate::simulate))
+        .route("/usage", get(usage_routes::usage))
+        .route("/usage/flush", post(usage_routes::flush))
         .route("/export", get(admin::export))
         .route("/audit", get(admin::audit))
         .route("/audit/verify", get(admin::verify))

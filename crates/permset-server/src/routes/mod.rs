@@ -6,3 +6,4 @@ pub(crate) mod model;
 pub(crate) mod ops;
 pub(crate) mod records;
 pub(crate) mod simulate;
+pub(crate) mod usage;
