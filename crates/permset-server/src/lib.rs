@@ -111,8 +111,20 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
 
 /// Binds `addr` and serves until the process ends; calls `ready` with the bound address.
 pub async fn serve(store: Store, addr: SocketAddr, ready: impl FnOnce(SocketAddr)) -> std::io::Result<()> {
+    serve_with(store, addr, UsageSettings::default(), ready).await
+}
+
+/// [`serve`] with these usage settings. On Ctrl-C or SIGTERM the server
+/// stops accepting requests, finishes those in flight and writes the usage
+/// counters before returning.
+pub async fn serve_with(
+    store: Store,
+    addr: SocketAddr,
+    usage: UsageSettings,
+    ready: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
-    let state = AppState::new(store);
+    let state = AppState::with_usage(store, usage);
     let poller = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(POLL_INTERVAL);
@@ -132,5 +144,31 @@ pub async fn serve(store: Store, addr: SocketAddr, ready: impl FnOnce(SocketAddr
         }
     });
     ready(listener.local_addr()?);
-    axum::serve(listener, router(state)).await
+    axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown_signal()).await?;
+    if let Err(error) = state.flush_usage().await {
+        tracing::warn!("cannot write usage counters at shutdown: {error:?}");
+    }
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
 }
