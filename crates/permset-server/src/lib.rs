@@ -36,7 +36,7 @@ pub use openapi::document as openapi_document;
 pub use state::AppState;
 pub use usage::UsageSettings;
 
-use routes::{admin, decisions, model, ops, records, simulate, usage as usage_routes};
+use routes::{admin, decisions, model, ops, records, review, simulate, usage as usage_routes};
 
 /// Largest request body accepted (a workspace file for `apply` is the biggest).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -78,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/simulate", post(simulate::simulate))
         .route("/usage", get(usage_routes::usage))
         .route("/usage/flush", post(usage_routes::flush))
+        .route("/review", get(review::review))
         .route("/export", get(admin::export))
         .route("/audit", get(admin::audit))
         .route("/audit/verify", get(admin::verify))
