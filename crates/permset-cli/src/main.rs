@@ -54,6 +54,8 @@ enum Command {
     Simulate(command::simulate::Args),
     /// Print a workspace of a running server as a workspace file.
     Export(command::remote::ExportArgs),
+    /// Usage report of a running server's workspace: grants used and unused, powerful holders, denies.
+    Usage(command::usage::Args),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => command::plan::run(&args),
         Command::Simulate(args) => command::simulate::run(&args),
         Command::Export(args) => block_on(command::remote::export(&args)),
+        Command::Usage(args) => block_on(command::usage::run(&args)),
     };
     match result {
         Ok(code) => code,

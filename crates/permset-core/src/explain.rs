@@ -318,7 +318,7 @@ impl Snapshot {
     }
 
     /// What a request needs: the permission on the record (and before), and view under it (rule 6).
-    fn requirements<'r>(
+    pub(crate) fn requirements<'r>(
         &self,
         perm: PermId,
         req: &Request<'r>,
@@ -363,7 +363,7 @@ impl Snapshot {
         }
     }
 
-    fn first_match(
+    pub(crate) fn first_match(
         &self,
         user: &CompiledUser,
         perm: PermId,

@@ -42,6 +42,7 @@ mod role_set;
 mod scoped;
 mod snapshot;
 mod suggest;
+mod usage;
 mod validate;
 mod whatif;
 
@@ -67,6 +68,7 @@ pub use permissions::EffectivePermission;
 pub use resolve::{NameKind, UnknownName};
 pub use snapshot::{CompileError, Snapshot};
 pub use suggest::{did_you_mean, nearest};
+pub use usage::GrantUse;
 pub use validate::{Diagnostic, Severity};
 pub use whatif::{access_changes, AccessDelta, UserAccessChange};
 

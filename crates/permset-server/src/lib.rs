@@ -18,6 +18,7 @@ mod openapi;
 mod registry;
 mod routes;
 mod state;
+mod usage;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -33,8 +34,9 @@ use tokio::net::TcpListener;
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
 pub use state::AppState;
+pub use usage::UsageSettings;
 
-use routes::{admin, decisions, model, ops, records, simulate};
+use routes::{admin, decisions, model, ops, records, review, simulate, usage as usage_routes};
 
 /// Largest request body accepted (a workspace file for `apply` is the biggest).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -74,6 +76,9 @@ pub fn router(state: AppState) -> Router {
         .route("/objects/{object}/export", get(records::export))
         .route("/apply", post(admin::apply))
         .route("/simulate", post(simulate::simulate))
+        .route("/usage", get(usage_routes::usage))
+        .route("/usage/flush", post(usage_routes::flush))
+        .route("/review", get(review::review))
         .route("/export", get(admin::export))
         .route("/audit", get(admin::audit))
         .route("/audit/verify", get(admin::verify))
@@ -113,11 +118,13 @@ pub struct ServeOptions {
     /// How often to poll the database for other replicas' revisions (the
     /// fallback of PostgreSQL notifications).
     pub poll_interval: Duration,
+    /// Usage counting and the decision sample.
+    pub usage: UsageSettings,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions { poll_interval: POLL_INTERVAL }
+        ServeOptions { poll_interval: POLL_INTERVAL, usage: UsageSettings::default() }
     }
 }
 
@@ -127,7 +134,8 @@ pub async fn serve(store: Store, addr: SocketAddr, ready: impl FnOnce(SocketAddr
 }
 
 /// [`serve`] with options. On SIGTERM (or Ctrl-C) the server stops
-/// accepting connections and drains the requests in flight before returning.
+/// accepting connections, drains the requests in flight and writes the
+/// usage counters before returning.
 pub async fn serve_with(
     store: Store,
     addr: SocketAddr,
@@ -135,7 +143,7 @@ pub async fn serve_with(
     ready: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
-    let state = AppState::new(store);
+    let state = AppState::with_usage(store, options.usage.clone());
     let poller = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(options.poll_interval);
@@ -156,7 +164,11 @@ pub async fn serve_with(
         }
     });
     ready(listener.local_addr()?);
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await
+    axum::serve(listener, router(state.clone())).with_graceful_shutdown(shutdown_signal()).await?;
+    if let Err(error) = state.flush_usage().await {
+        tracing::warn!("cannot write usage counters at shutdown: {error:?}");
+    }
+    Ok(())
 }
 
 /// Reloads a workspace as soon as another replica's change is announced

@@ -15,7 +15,7 @@ use utoipa::openapi::security::{
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{admin, decisions, model, records, simulate};
+use crate::routes::{admin, decisions, model, records, review, simulate, usage};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,7 +30,7 @@ use crate::routes::{admin, decisions, model, records, simulate};
         model::list_rules, model::put_rule, model::delete_rule,
         records::list, records::search, records::export, records::create, records::read, records::update, records::delete,
         admin::apply, admin::export, admin::audit, admin::verify, admin::create_key, admin::list_keys, admin::revoke_key,
-        simulate::simulate,
+        simulate::simulate, usage::usage, usage::flush, review::review,
     ),
     components(schemas(
         crate::error::ErrorBody, crate::error::ErrorDetail,

@@ -1,14 +1,16 @@
-//! What every handler shares: the store, the snapshot registry and the metrics.
+//! What every handler shares: the store, the snapshot registry, the metrics,
+//! the decision log's queue and the usage counters.
 
 use std::sync::Arc;
 
-use permset_core::Snapshot;
+use permset_core::{Request, Snapshot};
 use permset_store::{DecisionLogEntry, Store};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
+use crate::usage::{counted, Counted, Counters, UsageSettings};
 
 /// Shared server state (cheap to clone).
 #[derive(Clone)]
@@ -20,7 +22,16 @@ pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) registry: Registry,
     pub(crate) metrics: Metrics,
-    decision_log: Option<mpsc::Sender<(String, DecisionLogEntry)>>,
+    decision_log: Option<mpsc::Sender<LogItem>>,
+    pub(crate) usage: Counters,
+    pub(crate) settings: UsageSettings,
+}
+
+/// What the decision-log writer receives: an entry, or a barrier answered
+/// once every entry queued before it is written.
+enum LogItem {
+    Entry(String, DecisionLogEntry),
+    Barrier(oneshot::Sender<()>),
 }
 
 /// Decisions waiting to be logged; beyond this the newest are dropped (and counted).
@@ -35,21 +46,84 @@ impl AppState {
     /// hand their decisions to a bounded queue and a background task writes
     /// them in batches, so logging never slows or blocks a decision.
     pub fn new(store: Store) -> Self {
-        let decision_log = tokio::runtime::Handle::try_current().ok().map(|runtime| {
+        Self::with_usage(store, UsageSettings::default())
+    }
+
+    /// State with these usage settings. Inside a tokio runtime, with usage
+    /// on, this also starts the task that flushes the counters every
+    /// `flush_every`.
+    pub fn with_usage(store: Store, settings: UsageSettings) -> Self {
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let decision_log = runtime.as_ref().filter(|_| settings.enabled).map(|runtime| {
             let (sender, receiver) = mpsc::channel(DECISION_LOG_QUEUE);
-            runtime.spawn(write_decision_log(store.clone(), receiver));
+            runtime.spawn(write_decision_log(store.clone(), receiver, settings.sample_cap));
             sender
         });
-        let inner = Inner { store, registry: Registry::default(), metrics: Metrics::default(), decision_log };
-        AppState { inner: Arc::new(inner) }
+        let inner = Inner {
+            store,
+            registry: Registry::default(),
+            metrics: Metrics::default(),
+            decision_log,
+            usage: Counters::default(),
+            settings,
+        };
+        let state = AppState { inner: Arc::new(inner) };
+        if let Some(runtime) = runtime.filter(|_| state.inner.settings.enabled) {
+            let weak = Arc::downgrade(&state.inner);
+            let every = state.inner.settings.flush_every;
+            runtime.spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    // The task ends with the state.
+                    let Some(inner) = weak.upgrade() else { return };
+                    if let Err(error) = inner.usage.flush(&inner.store, &inner.settings).await {
+                        tracing::warn!("cannot write usage counters: {error}");
+                    }
+                }
+            });
+        }
+        state
     }
 
     /// Queues a decision for the decision log (dropped, and counted, when the queue is full).
     pub(crate) fn log_decision(&self, workspace: &str, entry: DecisionLogEntry) {
         let Some(log) = &self.inner.decision_log else { return };
-        if log.try_send((workspace.to_owned(), entry)).is_err() {
+        if log.try_send(LogItem::Entry(workspace.to_owned(), entry)).is_err() {
             self.inner.metrics.decisions_unlogged.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
+    }
+
+    /// Counts one decision made on `snapshot` (nothing when usage is off).
+    pub(crate) fn count(&self, workspace: &str, snapshot: &Snapshot, request: &Request<'_>, allowed: bool) {
+        if self.inner.settings.enabled {
+            self.inner.usage.add([counted(workspace, snapshot, request, allowed)]);
+        }
+    }
+
+    /// Counts many decisions under one lock.
+    pub(crate) fn count_all(&self, decisions: Vec<Counted>) {
+        if self.inner.settings.enabled && !decisions.is_empty() {
+            self.inner.usage.add(decisions);
+        }
+    }
+
+    /// Whether usage is counted.
+    pub(crate) fn counting(&self) -> bool {
+        self.inner.settings.enabled
+    }
+
+    /// Writes everything decided so far: the queued decision log, then the counters.
+    pub async fn flush_usage(&self) -> Result<(), ApiError> {
+        if let Some(log) = &self.inner.decision_log {
+            let (done, wait) = oneshot::channel();
+            if log.send(LogItem::Barrier(done)).await.is_ok() {
+                let _ = wait.await;
+            }
+        }
+        self.inner.usage.flush(&self.inner.store, &self.inner.settings).await?;
+        Ok(())
     }
 
     pub(crate) fn store(&self) -> &Store {
@@ -85,18 +159,27 @@ impl AppState {
     }
 }
 
-/// Drains the decision queue into the store, one batch per workspace at a time.
-async fn write_decision_log(store: Store, mut receiver: mpsc::Receiver<(String, DecisionLogEntry)>) {
+/// Drains the decision queue into the store, one batch per workspace at a
+/// time, keeping at most `cap` entries per workspace; answers barriers once
+/// the entries before them are written.
+async fn write_decision_log(store: Store, mut receiver: mpsc::Receiver<LogItem>, cap: u32) {
     let mut batch = Vec::with_capacity(DECISION_LOG_BATCH);
     while receiver.recv_many(&mut batch, DECISION_LOG_BATCH).await > 0 {
         let mut by_workspace: std::collections::BTreeMap<String, Vec<DecisionLogEntry>> = Default::default();
-        for (workspace, entry) in batch.drain(..) {
-            by_workspace.entry(workspace).or_default().push(entry);
+        let mut barriers = Vec::new();
+        for item in batch.drain(..) {
+            match item {
+                LogItem::Entry(workspace, entry) => by_workspace.entry(workspace).or_default().push(entry),
+                LogItem::Barrier(done) => barriers.push(done),
+            }
         }
         for (workspace, entries) in by_workspace {
-            if let Err(error) = store.log_decisions(&workspace, &entries).await {
+            if let Err(error) = store.log_decisions(&workspace, &entries, cap).await {
                 tracing::warn!(%workspace, "cannot write the decision log: {error}");
             }
+        }
+        for done in barriers {
+            let _ = done.send(());
         }
     }
 }

@@ -166,6 +166,24 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
     ),
     // Keys may expire.
     (3, &["ALTER TABLE api_keys ADD COLUMN expires_at TEXT"]),
+    // Usage (issue 9): decision counts per hour and grant, upserted in
+    // batches by the server; and the decision log keeps the full question
+    // (record and before, as JSON text) so that what-if can replay it.
+    (
+        4,
+        &[
+            "CREATE TABLE usage_counts (workspace {key} NOT NULL REFERENCES workspaces(key), \
+             hour_at {key} NOT NULL, user_key {key} NOT NULL, permission {key} NOT NULL, role {key} NOT NULL, \
+             access {key} NOT NULL, via {key} NOT NULL, allowed BIGINT NOT NULL, uses BIGINT NOT NULL, \
+             last_at TEXT NOT NULL, \
+             PRIMARY KEY (workspace, hour_at, user_key, permission, role, access, via, allowed))",
+            "CREATE INDEX usage_counts_by_hour ON usage_counts (hour_at)",
+            "ALTER TABLE decisions ADD COLUMN record TEXT",
+            "ALTER TABLE decisions ADD COLUMN before_state TEXT",
+            // Retention deletes by age on every flush: an index, not a scan.
+            "CREATE INDEX decisions_by_time ON decisions (at)",
+        ],
+    ),
 ];
 
 /// Now, as stored: RFC 3339 UTC with microseconds.

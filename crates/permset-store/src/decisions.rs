@@ -1,7 +1,9 @@
 //! The decision log: what was decided, for whom, at which revision. The
 //! what-if simulation replays recent entries against a proposed model, and
 //! usage reports count them. Inserts are batched: the server logs decisions
-//! off the hot path.
+//! off the hot path. The log is a bounded sample: [`Store::log_decisions`]
+//! keeps at most a cap of the newest entries per workspace, and
+//! [`Store::prune_decisions`] drops entries older than the retention.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -20,6 +22,10 @@ pub struct DecisionLogEntry {
     pub permission: String,
     /// The record, when the question was about one.
     pub record_id: Option<String>,
+    /// The record asked about (for an update, its new state), as sent.
+    pub record: Option<serde_json::Value>,
+    /// For an update, the record before the change.
+    pub before: Option<serde_json::Value>,
     /// The answer.
     pub allowed: bool,
     /// The revision it was decided at.
@@ -29,31 +35,25 @@ pub struct DecisionLogEntry {
 const ROWS_PER_INSERT: usize = 100;
 
 impl Store {
-    /// Appends decisions to a workspace's log, in batches.
+    /// Appends decisions to a workspace's log, in batches, then deletes the
+    /// oldest beyond the newest `cap` of the workspace.
     pub async fn log_decisions(
         &self,
         workspace: &str,
         entries: &[DecisionLogEntry],
+        cap: u32,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         for chunk in entries.chunks(ROWS_PER_INSERT) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|i| {
-                    let b = i * 7;
-                    format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                        b + 1,
-                        b + 2,
-                        b + 3,
-                        b + 4,
-                        b + 5,
-                        b + 6,
-                        b + 7
-                    )
+                    let params: Vec<String> = (1..=9).map(|k| format!("${}", i * 9 + k)).collect();
+                    format!("({})", params.join(", "))
                 })
                 .collect();
             let sql = format!(
-                "INSERT INTO decisions (workspace, at, user_key, permission, record_id, allowed, revision) VALUES {}",
+                "INSERT INTO decisions (workspace, at, user_key, permission, record_id, allowed, revision, \
+                 record, before_state) VALUES {}",
                 rows.join(", ")
             );
             let mut query = sqlx::query(&sql);
@@ -65,12 +65,32 @@ impl Store {
                     .bind(e.permission.clone())
                     .bind(e.record_id.clone())
                     .bind(i64::from(e.allowed))
-                    .bind(e.revision as i64);
+                    .bind(e.revision as i64)
+                    .bind(e.record.as_ref().map(|v| v.to_string()))
+                    .bind(e.before.as_ref().map(|v| v.to_string()));
             }
             query.execute(&mut *tx).await?;
         }
+        // INVARIANT: the sample never holds more than `cap` entries of a workspace.
+        sqlx::query(
+            "DELETE FROM decisions WHERE workspace = $1 AND id <= COALESCE((SELECT id FROM decisions \
+             WHERE workspace = $1 ORDER BY id DESC LIMIT 1 OFFSET $2), -1)",
+        )
+        .bind(workspace)
+        .bind(i64::from(cap))
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Deletes every workspace's logged decisions made before `before`; returns how many went.
+    pub async fn prune_decisions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM decisions WHERE at < $1")
+            .bind(time_text(before))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// The latest `limit` decisions of a workspace, newest first.
@@ -79,9 +99,9 @@ impl Store {
         workspace: &str,
         limit: u32,
     ) -> Result<Vec<DecisionLogEntry>, StoreError> {
-        type Row = (String, String, String, Option<String>, i64, i64);
+        type Row = (String, String, String, Option<String>, i64, i64, Option<String>, Option<String>);
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT at, user_key, permission, record_id, allowed, revision FROM decisions \
+            "SELECT at, user_key, permission, record_id, allowed, revision, record, before_state FROM decisions \
              WHERE workspace = $1 ORDER BY id DESC LIMIT $2",
         )
         .bind(workspace)
@@ -89,8 +109,13 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|(at, user, permission, record_id, allowed, revision)| {
+            .map(|(at, user, permission, record_id, allowed, revision, record, before)| {
+                let json = |text: Option<String>| -> Result<_, StoreError> {
+                    text.map(|t| serde_json::from_str(&t).map_err(StoreError::corrupt)).transpose()
+                };
                 Ok(DecisionLogEntry {
+                    record: json(record)?,
+                    before: json(before)?,
                     at: parse_time(&at)?,
                     user,
                     permission,

@@ -37,6 +37,7 @@ mod error;
 mod keys;
 mod notify;
 mod records;
+mod usage;
 mod workspaces;
 
 pub use audit::{AuditEntry, AuditKey, VerifyReport};
@@ -48,4 +49,5 @@ pub use keys::{KeyInfo, KeySpec};
 pub use notify::{Heard, RevisionListener};
 pub use records::export::ExportFormat;
 pub use records::{new_id, ListQuery, Page};
+pub use usage::UsageCount;
 pub use workspaces::{Plan, WorkspaceInfo};

@@ -122,11 +122,13 @@ async fn decisions_are_logged_in_batches_and_read_newest_first() {
                 user: format!("u{i}"),
                 permission: "orders_view".into(),
                 record_id: (i % 2 == 0).then(|| format!("o{i}")),
+                record: None,
+                before: None,
                 allowed: i % 3 == 0,
                 revision: 1,
             })
             .collect();
-        s.log_decisions("acme", &entries).await.unwrap();
+        s.log_decisions("acme", &entries, 1_000).await.unwrap();
         let recent = s.recent_decisions("acme", 10).await.unwrap();
         assert_eq!(recent.len(), 10);
         assert_eq!(recent[0].user, "u249");

@@ -62,6 +62,9 @@ pub(crate) struct Args {
     /// Concurrent batch clients kept busy during the latency phase.
     #[arg(long, default_value_t = 1)]
     background: usize,
+    /// Serve with usage counting off (to measure what counting costs).
+    #[arg(long)]
+    no_usage: bool,
 }
 
 const WORKSPACE: &str = "bench";
@@ -127,9 +130,13 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     eprintln!("store: workspace applied, service key created ({:.1?})", t.elapsed());
     let (ready_tx, ready_rx) = mpsc::channel::<SocketAddr>();
     let serving = store.clone();
+    let options = permset_server::ServeOptions {
+        usage: permset_server::UsageSettings { enabled: !args.no_usage, ..Default::default() },
+        ..Default::default()
+    };
     server_rt.spawn(async move {
         let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        if let Err(error) = permset_server::serve(serving, addr, move |a| {
+        if let Err(error) = permset_server::serve_with(serving, addr, options, move |a| {
             let _ = ready_tx.send(a);
         })
         .await

@@ -11,3 +11,4 @@ pub(crate) mod remote;
 pub(crate) mod serve;
 pub(crate) mod simulate;
 pub(crate) mod test;
+pub(crate) mod usage;

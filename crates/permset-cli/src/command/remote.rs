@@ -47,7 +47,7 @@ pub(crate) struct ExportArgs {
     pub(crate) server: Server,
 }
 
-async fn answer(response: reqwest::Response) -> Result<String> {
+pub(crate) async fn answer(response: reqwest::Response) -> Result<String> {
     let status = response.status();
     let body = response.text().await.context("cannot read the server's answer")?;
     if status.is_success() {

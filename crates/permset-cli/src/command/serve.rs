@@ -29,6 +29,15 @@ pub(crate) struct Args {
     pub(crate) poll_interval_ms: u64,
     #[command(flatten)]
     pub(crate) audit_key: AuditKeyArgs,
+    /// Days of usage counters and sampled decisions kept (older are deleted on flush).
+    #[arg(long, env = "PERMSET_USAGE_RETENTION_DAYS", default_value_t = 90)]
+    pub(crate) usage_retention_days: u32,
+    /// Seconds between usage flushes: a crash loses at most this much of the counts.
+    #[arg(long, env = "PERMSET_USAGE_FLUSH_SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) usage_flush_seconds: u64,
+    /// Do not count decisions or sample them for what-if.
+    #[arg(long, env = "PERMSET_USAGE_OFF")]
+    pub(crate) no_usage: bool,
 }
 
 /// Where the audit key comes from. The key never goes on the command line
@@ -86,6 +95,12 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
     let database = args.database.clone();
     let options = permset_server::ServeOptions {
         poll_interval: std::time::Duration::from_millis(args.poll_interval_ms),
+        usage: permset_server::UsageSettings {
+            enabled: !args.no_usage,
+            flush_every: std::time::Duration::from_secs(args.usage_flush_seconds),
+            retention_days: args.usage_retention_days,
+            ..Default::default()
+        },
     };
     permset_server::serve_with(store, args.listen, options, move |addr| {
         println!("permset serving http://{addr} (database {database})");

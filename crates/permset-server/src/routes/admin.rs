@@ -87,7 +87,7 @@ pub(crate) struct AuditQuery {
     pub limit: Option<u32>,
 }
 
-fn require_auditor(caller: &Caller, snapshot: &permset_core::Snapshot) -> Result<(), ApiError> {
+pub(crate) fn require_auditor(caller: &Caller, snapshot: &permset_core::Snapshot) -> Result<(), ApiError> {
     if caller.is_service() {
         return Ok(());
     }

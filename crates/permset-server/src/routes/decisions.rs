@@ -3,6 +3,9 @@
 //! The names of a question are resolved first: an unknown permission or
 //! user is a 422 with the nearest name (in a batch, that item's answer),
 //! never the quiet deny the engine's total `check` would give.
+//!
+//! Every answered decision is counted for usage (`state.count`); single
+//! checks are also logged with their record, for what-if replay.
 
 use std::time::Instant;
 
@@ -158,17 +161,23 @@ pub(crate) async fn check(
     let item = decide(&snapshot, actor, &req);
     state.metrics().decision(item.allowed);
     state.metrics().check_latency(started.elapsed().as_micros() as u64);
-    // Single checks are logged (off the hot path); batches are bulk traffic and are counted only.
-    let record_id = req.record.as_ref().and_then(|r| r.get("id")).and_then(|v| v.as_str()).map(str::to_owned);
-    let entry = DecisionLogEntry {
-        at: req.at.unwrap_or_else(Utc::now),
-        user: actor.user.to_owned(),
-        permission: req.permission.clone(),
-        record_id,
-        allowed: item.allowed,
-        revision: snapshot.revision(),
-    };
-    state.log_decision(&caller.workspace, entry);
+    if state.counting() {
+        state.count(&caller.workspace, &snapshot, &request(actor, &req), item.allowed);
+        // Single checks are logged (off the hot path); batches are bulk traffic and are counted only.
+        let record_id =
+            req.record.as_ref().and_then(|r| r.get("id")).and_then(|v| v.as_str()).map(str::to_owned);
+        let entry = DecisionLogEntry {
+            at: req.at.unwrap_or_else(Utc::now),
+            user: actor.user.to_owned(),
+            permission: req.permission.clone(),
+            record_id,
+            record: req.record.clone().map(Value::Object),
+            before: req.before.clone().map(Value::Object),
+            allowed: item.allowed,
+            revision: snapshot.revision(),
+        };
+        state.log_decision(&caller.workspace, entry);
+    }
     Ok(Json(CheckResponse { allowed: item.allowed, limited: item.limited, revision: snapshot.revision() }))
 }
 
@@ -189,18 +198,28 @@ pub(crate) async fn check_batch(
     }
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     let mut results = Vec::with_capacity(batch.requests.len());
+    let mut counted = Vec::with_capacity(if state.counting() { batch.requests.len() } else { 0 });
     for req in &batch.requests {
         let actor = subject(&caller, &snapshot, req.user.as_deref())?;
         let item = match resolve(&snapshot, actor, req) {
             Ok(()) => {
                 let decided = decide(&snapshot, actor, req);
                 state.metrics().decision(decided.allowed);
+                if state.counting() {
+                    counted.push(crate::usage::counted(
+                        &caller.workspace,
+                        &snapshot,
+                        &request(actor, req),
+                        decided.allowed,
+                    ));
+                }
                 BatchItem::Decision(decided)
             }
             Err(error) => BatchItem::Error { error: error.detail() },
         };
         results.push(item);
     }
+    state.count_all(counted);
     Ok(Json(BatchResponse { results, revision: snapshot.revision() }))
 }
 
@@ -225,6 +244,7 @@ pub(crate) async fn explain(
         // The key's scope can only narrow: report the scoped decision.
         explanation.decision = snapshot.check_scoped(&request, Some(scope));
     }
+    state.count(&caller.workspace, &snapshot, &request, explanation.decision.is_allowed());
     let mut body = serde_json::to_value(&explanation).map_err(|e| ApiError::internal(&e))?;
     if let Some(map) = body.as_object_mut() {
         map.insert("text".into(), Value::String(explanation.to_string()));

@@ -3,6 +3,12 @@
 //! store against the current snapshot. A write that raced a model change
 //! (`Stale`) is decided again on a fresh snapshot (a few times at most),
 //! never on the old one.
+//!
+//! Each route counts one decision for usage (a list, search or export once
+//! per request, not per record): allowed when it succeeds, denied when it is
+//! refused (403, or 404 — the store does not tell a hidden record from a
+//! missing one). Other errors (bad input, conflicts) decide nothing and
+//! are not counted.
 
 use std::sync::Arc;
 
@@ -50,6 +56,51 @@ impl ListParams {
     }
 }
 
+/// Counts the route's decision of `<object>_<action>` for usage; `record`
+/// is the record as returned, when there is one.
+async fn count<T>(
+    state: &AppState,
+    caller: &Caller,
+    object: &str,
+    action: &str,
+    outcome: &Result<T, ApiError>,
+    record: Option<&Record>,
+) {
+    let Some(allowed) = decided(outcome) else { return };
+    if let Ok(snapshot) = state.snapshot(&caller.workspace, caller.at_least).await {
+        count_on(state, caller, &snapshot, object, action, allowed, record);
+    }
+}
+
+/// Whether a route's outcome is a decision: allowed, refused (403 or 404), or no decision.
+fn decided<T>(outcome: &Result<T, ApiError>) -> Option<bool> {
+    match outcome {
+        Ok(_) => Some(true),
+        Err(e) if matches!(e.status(), StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) => Some(false),
+        Err(_) => None,
+    }
+}
+
+/// [`count`] on a snapshot in hand.
+fn count_on(
+    state: &AppState,
+    caller: &Caller,
+    snapshot: &Snapshot,
+    object: &str,
+    action: &str,
+    allowed: bool,
+    record: Option<&Record>,
+) {
+    let Some(user) = caller.user.as_deref().filter(|_| state.counting()) else { return };
+    let permission = format!("{object}_{action}");
+    if snapshot.canonical_permission(&permission).is_none() || snapshot.user_kind(user).is_none() {
+        return;
+    }
+    let request =
+        permset_core::Request { user, permission: &permission, record, before: None, now: Utc::now() };
+    state.count(&caller.workspace, snapshot, &request, allowed);
+}
+
 /// How many times a write that raced a model change is decided again.
 const STALE_RETRIES: usize = 5;
 
@@ -89,12 +140,17 @@ pub(crate) async fn list(
     Path((_ws, object)): Path<(String, String)>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
-    let actor = caller.known_actor(&snapshot)?;
-    let page = state.store().list_records(&snapshot, actor, &object, &params.query(), Utc::now()).await?;
-    Ok(Json(
-        json!({ "records": page.records, "next_cursor": page.next_cursor, "revision": snapshot.revision() }),
-    ))
+    let outcome = async {
+        let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
+        let actor = caller.known_actor(&snapshot)?;
+        let page = state.store().list_records(&snapshot, actor, &object, &params.query(), Utc::now()).await?;
+        Ok(Json(
+            json!({ "records": page.records, "next_cursor": page.next_cursor, "revision": snapshot.revision() }),
+        ))
+    }
+    .await;
+    count(&state, &caller, &object, "view", &outcome, None).await;
+    outcome
 }
 
 /// Searches the records the acting user may view (`q` is required).
@@ -131,15 +187,20 @@ pub(crate) async fn export(
         }
     };
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
-    let actor = caller.known_actor(&snapshot)?;
-    let stream = state.store().export_records(
-        Arc::clone(&snapshot),
-        actor,
-        &object,
-        &params.query(),
-        format,
-        Utc::now(),
-    )?;
+    let outcome = caller.known_actor(&snapshot).and_then(|actor| {
+        Ok(state.store().export_records(
+            Arc::clone(&snapshot),
+            actor,
+            &object,
+            &params.query(),
+            format,
+            Utc::now(),
+        )?)
+    });
+    if let Some(allowed) = decided(&outcome) {
+        count_on(&state, &caller, &snapshot, &object, "export", allowed, None);
+    }
+    let stream = outcome?;
     let body = Body::from_stream(stream.map(|chunk| {
         chunk.map_err(|error| {
             tracing::error!("export failed mid-stream: {error}");
@@ -161,13 +222,16 @@ pub(crate) async fn create(
     ApiJson(fields): ApiJson<Record>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let actor = caller.actor()?;
-    let (record, revision) = with_fresh_snapshot(&state, &caller, |snapshot| {
+    let outcome = with_fresh_snapshot(&state, &caller, |snapshot| {
         let fields = fields.clone();
         let object = object.clone();
         let store = state.store().clone();
         async move { store.create_record(&snapshot, actor, &object, fields, Utc::now()).await }
     })
-    .await?;
+    .await;
+    let returned = outcome.as_ref().ok().and_then(|(r, _)| serde_json::to_value(r).ok());
+    count(&state, &caller, &object, "create", &outcome, returned.as_ref().and_then(Value::as_object)).await;
+    let (record, revision) = outcome?;
     Ok((StatusCode::CREATED, Json(json!({ "record": record, "revision": revision }))))
 }
 
@@ -180,10 +244,17 @@ pub(crate) async fn read(
     caller: Caller,
     Path((_ws, object, id)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
-    let actor = caller.known_actor(&snapshot)?;
-    let record = state.store().get_record(&snapshot, actor, &object, &id, Utc::now()).await?;
-    Ok(Json(json!({ "record": record, "revision": snapshot.revision() })))
+    let outcome = async {
+        let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
+        let actor = caller.known_actor(&snapshot)?;
+        let record = state.store().get_record(&snapshot, actor, &object, &id, Utc::now()).await?;
+        Ok((record, snapshot.revision()))
+    }
+    .await;
+    let returned = outcome.as_ref().ok().and_then(|(r, _)| serde_json::to_value(r).ok());
+    count(&state, &caller, &object, "view", &outcome, returned.as_ref().and_then(Value::as_object)).await;
+    let (record, revision) = outcome?;
+    Ok(Json(json!({ "record": record, "revision": revision })))
 }
 
 /// Updates fields of a record (checked before and after; every touched field must be editable).
@@ -198,12 +269,15 @@ pub(crate) async fn update(
     ApiJson(patch): ApiJson<Record>,
 ) -> Result<Json<Value>, ApiError> {
     let actor = caller.actor()?;
-    let (record, revision) = with_fresh_snapshot(&state, &caller, |snapshot| {
+    let outcome = with_fresh_snapshot(&state, &caller, |snapshot| {
         let (patch, object, id) = (patch.clone(), object.clone(), id.clone());
         let store = state.store().clone();
         async move { store.update_record(&snapshot, actor, &object, &id, patch, Utc::now()).await }
     })
-    .await?;
+    .await;
+    let returned = outcome.as_ref().ok().and_then(|(r, _)| serde_json::to_value(r).ok());
+    count(&state, &caller, &object, "update", &outcome, returned.as_ref().and_then(Value::as_object)).await;
+    let (record, revision) = outcome?;
     Ok(Json(json!({ "record": record, "revision": revision })))
 }
 
@@ -217,11 +291,13 @@ pub(crate) async fn delete(
     Path((_ws, object, id)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let actor = caller.actor()?;
-    let ((), revision) = with_fresh_snapshot(&state, &caller, |snapshot| {
+    let outcome = with_fresh_snapshot(&state, &caller, |snapshot| {
         let (object, id) = (object.clone(), id.clone());
         let store = state.store().clone();
         async move { store.delete_record(&snapshot, actor, &object, &id, Utc::now()).await }
     })
-    .await?;
+    .await;
+    count(&state, &caller, &object, "delete", &outcome, None).await;
+    let ((), revision) = outcome?;
     Ok(Json(json!({ "deleted": id, "revision": revision })))
 }

@@ -1,0 +1,118 @@
+//! `GET /review`: an access review of a workspace (docs/WHATIF.md,
+//! "Access reviews") — every user with their roles, how each is held
+//! (directly or through a team, until when), and when each of the role's
+//! grants was last used by that user over the window; flags for roles
+//! unused over the window and assignments past their end; and the revocations
+//! that follow, as model changes ready for `POST /simulate` and then the
+//! assignment routes. For account owners, Administrators and service keys,
+//! as usage is.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, Duration, Utc};
+use permset_core::Assignment;
+use permset_store::UsageCount;
+use serde_json::{json, Value};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::ApiQuery;
+use crate::routes::admin::require_auditor;
+use crate::routes::usage::UsageQuery;
+use crate::state::AppState;
+
+/// Every user's roles, how held, last use per grant, flags and proposed revocations.
+#[utoipa::path(get, path = "/v1/workspaces/{ws}/review", tag = "admin",
+    params(("ws" = String, Path, description = "workspace key"), UsageQuery),
+    responses((status = 200, description = "users, proposed_changes (docs/WHATIF.md)", body = Object),
+        (status = 403, body = crate::error::ErrorBody)))]
+pub(crate) async fn review(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<UsageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
+    require_auditor(&caller, &snapshot)?;
+    if query.format.as_deref().is_some_and(|f| f != "json") {
+        return Err(ApiError::bad_request("a review is JSON only; leave out `format`"));
+    }
+    let now = Utc::now();
+    let until = query.until.unwrap_or(now);
+    let since = query.since.unwrap_or(until - Duration::days(i64::from(state.inner.settings.retention_days)));
+    if since > until {
+        return Err(ApiError::bad_request("`since` is after `until`"));
+    }
+    let rows = state
+        .store()
+        .usage(&caller.workspace, since - Duration::hours(1) + Duration::microseconds(1), until)
+        .await?;
+    // (user, role, via) → permission → (access texts, last use)
+    let mut last: BTreeMap<(&str, &str, &str), Vec<&UsageCount>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.allowed) {
+        last.entry((&r.user, &r.role, &r.via)).or_default().push(r);
+    }
+    let model = snapshot.model();
+    let mut users = serde_json::Map::new();
+    let mut proposed: Vec<Value> = Vec::new();
+    for (key, user) in &model.users {
+        let mut held: Vec<(String, &Assignment)> = Vec::new();
+        for a in model.assignments.users.get(key).into_iter().flatten() {
+            held.push(("direct".to_owned(), a));
+        }
+        for team in &user.teams {
+            for a in model.assignments.teams.get(team).into_iter().flatten() {
+                held.push((format!("team:{team}"), a));
+            }
+        }
+        let in_force = snapshot.roles_of(key, now);
+        let mut roles = Vec::new();
+        for (via, a) in held {
+            let uses = last.get(&(key.as_str(), a.role.as_str(), via.as_str()));
+            let grants: Vec<Value> = snapshot
+                .role_grants(&a.role)
+                .into_iter()
+                .map(|g| {
+                    let used = uses
+                        .into_iter()
+                        .flatten()
+                        .filter(|u| u.permission == g.permission && u.access.split(" | ").any(|x| x == g.access))
+                        .map(|u| u.last_at)
+                        .max();
+                    json!({ "permission": g.permission, "access": g.access, "last_used": used, "unused": used.is_none() })
+                })
+                .collect();
+            let last_used: Option<DateTime<Utc>> =
+                grants.iter().filter_map(|g| g["last_used"].as_str()?.parse().ok()).max();
+            let expired = a.expires_at.is_some_and(|at| at <= now);
+            let unused = last_used.is_none();
+            if expired || (unused && via == "direct") {
+                let change = json!({ "op": "unassign", "holder": { "user": key }, "role": a.role });
+                if via == "direct" && !proposed.contains(&change) {
+                    proposed.push(change);
+                }
+            }
+            if expired {
+                if let Some(team) = via.strip_prefix("team:") {
+                    let change = json!({ "op": "unassign", "holder": { "team": team }, "role": a.role });
+                    if !proposed.contains(&change) {
+                        proposed.push(change);
+                    }
+                }
+            }
+            roles.push(json!({
+                "role": a.role, "held": via, "expires_at": a.expires_at,
+                "in_force": in_force.contains(&a.role.as_str()),
+                "last_used": last_used,
+                "flags": { "unused": unused, "expired": expired },
+                "grants": grants,
+            }));
+        }
+        users.insert(key.clone(), json!({ "account_owner": user.account_owner, "roles": roles }));
+    }
+    Ok(Json(json!({
+        "workspace": snapshot.workspace(), "revision": snapshot.revision(), "since": since, "until": until,
+        "users": users, "proposed_changes": proposed,
+    })))
+}
