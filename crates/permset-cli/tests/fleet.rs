@@ -10,11 +10,12 @@
 //! line, and fails when `CI` is set. Every wait is bounded.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::Server;
 use serde_json::{json, Value};
 
 const WORKSPACE: &str = r#"
@@ -30,15 +31,6 @@ assignments:
 /// How long a change may take to reach the other server (generous: the figure is the benchmark's).
 const ARRIVAL_BOUND: Duration = Duration::from_secs(10);
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn postgres_url() -> Option<String> {
     let url = std::env::var("PERMSET_TEST_POSTGRES").ok().filter(|u| !u.is_empty());
     if url.is_none() {
@@ -47,38 +39,6 @@ fn postgres_url() -> Option<String> {
         eprintln!("SKIP postgres: PERMSET_TEST_POSTGRES is not set");
     }
     url
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn serve(database: &str, dir: &Path, name: &str) -> (Server, String) {
-    let port = free_port();
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_permset"))
-        .args(["serve", "--database", database, "--listen", &format!("127.0.0.1:{port}")])
-        .env("PERMSET_POLL_INTERVAL_MS", "600000")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    (Server(child), format!("http://127.0.0.1:{port}"))
-}
-
-async fn wait_ready(http: &reqwest::Client, base: &str) {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(30) {
-        if let Ok(resp) = http.get(format!("{base}/readyz")).send().await {
-            if resp.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{base} was not ready in 30 s");
 }
 
 fn psql(url: &str, sql: &str) {
@@ -145,27 +105,16 @@ async fn two_servers_one_truth_through_notifications_and_a_connection_massacre()
     let sep = if pg.contains('?') { '&' } else { '?' };
     let database = format!("{pg}{sep}options=-c%20search_path%3D{schema}&application_name={schema}");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_permset"))
-        .args(["keys", "create", "--workspace", "fleet", "--database", &database])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "keys create: {}", String::from_utf8_lossy(&out.stderr));
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-
+    let key = common::first_key(&database, "fleet");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap();
-    let (_a, a) = serve(&database, dir.path(), "a");
-    let (_b, b) = serve(&database, dir.path(), "b");
-    wait_ready(&http, &a).await;
-    wait_ready(&http, &b).await;
-    let applied = http
-        .post(format!("{a}/v1/workspaces/fleet/apply"))
-        .bearer_auth(&key)
-        .header("content-type", "application/yaml")
-        .body(WORKSPACE)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(applied.status(), 200, "{}", applied.text().await.unwrap());
+    // Polling every ten minutes: only the notification can bring a change within the bound.
+    let poll = [("PERMSET_POLL_INTERVAL_MS", "600000")];
+    let mut server_a = Server::start(&database, dir.path(), "a", &[], &poll);
+    let mut server_b = Server::start(&database, dir.path(), "b", &[], &poll);
+    server_a.wait_for(&http, "/readyz").await;
+    server_b.wait_for(&http, "/readyz").await;
+    let (a, b) = (server_a.base.clone(), server_b.base.clone());
+    common::apply(&http, &a, &key, "fleet", WORKSPACE).await;
     // B loads the workspace, then learns of A's change by notification only.
     let (_, allowed, _) = tom_billing(&http, &b, &key, None).await;
     assert_eq!(allowed, Some(false));

@@ -6,14 +6,14 @@
 //! at the kill landed. Every loop is bounded in count and time.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod common;
+
 use std::collections::HashSet;
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::Server;
 use serde_json::{json, Value};
 
 const WORKSPACE: &str = r#"
@@ -33,51 +33,6 @@ const ACKS_BEFORE_KILL: usize = 100;
 const MAX_WRITES_PER_WRITER: usize = 5_000;
 const TIME_LIMIT: Duration = Duration::from_secs(60);
 
-/// Kills the server when a test fails half way.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn serve(database: &str, dir: &Path, run: u32) -> (Server, String) {
-    let port = free_port();
-    let log = std::fs::File::create(dir.join(format!("serve{run}.log"))).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_permset"))
-        .args(["serve", "--database", database, "--listen", &format!("127.0.0.1:{port}")])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    (Server(child), format!("http://127.0.0.1:{port}"))
-}
-
-async fn wait_healthy(http: &reqwest::Client, base: &str, server: &mut Server, dir: &Path, run: u32) {
-    let started = Instant::now();
-    loop {
-        if let Ok(resp) = http.get(format!("{base}/healthz")).send().await {
-            if resp.status().is_success() {
-                return;
-            }
-        }
-        if let Some(status) = server.0.try_wait().unwrap() {
-            let log = std::fs::read_to_string(dir.join(format!("serve{run}.log"))).unwrap_or_default();
-            panic!("permset serve exited with {status}: {log}");
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "permset serve did not answer /healthz in 30 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The record a writer sends for `(writer, seq)`: deterministic, so a half-written one shows.
 fn note(writer: usize, seq: usize) -> Value {
     json!({
@@ -93,27 +48,12 @@ async fn sigkill_during_api_writes_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("db.sqlite").display());
 
-    // The first key, straight in the database (this creates the workspace).
-    let out = Command::new(env!("CARGO_BIN_EXE_permset"))
-        .args(["keys", "create", "--workspace", "w", "--database", &database])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "keys create: {}", String::from_utf8_lossy(&out.stderr));
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    assert!(key.starts_with("psk_"), "not a key: {key}");
-
+    let key = common::first_key(&database, "w");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
-    let (mut server, base) = serve(&database, dir.path(), 0);
-    wait_healthy(&http, &base, &mut server, dir.path(), 0).await;
-    let applied = http
-        .post(format!("{base}/v1/workspaces/w/apply"))
-        .bearer_auth(&key)
-        .header("content-type", "application/yaml")
-        .body(WORKSPACE)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(applied.status(), 200, "{}", applied.text().await.unwrap());
+    let mut server = Server::start(&database, dir.path(), "serve0", &[], &[]);
+    server.wait_for(&http, "/healthz").await;
+    let base = server.base.clone();
+    common::apply(&http, &base, &key, "w", WORKSPACE).await;
     let revision = |body: &Value| body["revision"].as_u64().unwrap();
     let schema = http
         .get(format!("{base}/v1/workspaces/w/schema"))
@@ -171,8 +111,8 @@ async fn sigkill_during_api_writes_loses_no_acknowledged_write() {
         assert!(!writers.iter().all(|w| w.is_finished()), "the writers stopped early");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    server.0.kill().unwrap(); // SIGKILL on Unix
-    server.0.wait().unwrap();
+    server.child.kill().unwrap(); // SIGKILL on Unix
+    server.child.wait().unwrap();
     let acked_at_kill = acked.lock().unwrap().len();
     stop.store(true, Ordering::Relaxed);
     for writer in writers {
@@ -185,8 +125,9 @@ async fn sigkill_during_api_writes_loses_no_acknowledged_write() {
     drop(server);
 
     // Restart on the same file: every acknowledged record is there, whole.
-    let (mut server, base) = serve(&database, dir.path(), 1);
-    wait_healthy(&http, &base, &mut server, dir.path(), 1).await;
+    let mut server = Server::start(&database, dir.path(), "serve1", &[], &[]);
+    server.wait_for(&http, "/healthz").await;
+    let base = server.base.clone();
     let get = |path: String| {
         http.get(format!("{base}/v1/workspaces/w/{path}"))
             .bearer_auth(&key)

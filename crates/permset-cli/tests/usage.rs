@@ -5,10 +5,12 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 #![cfg(unix)]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{permset, Server};
 use serde_json::json;
 
 const WORKSPACE: &str = r#"
@@ -26,57 +28,21 @@ assignments:
     ann: [desk]
 "#;
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn permset(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_permset")).args(args).output().unwrap()
-}
-
-async fn serve(database: &str) -> (Server, String) {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_permset"))
-        .args(["serve", "--database", database, "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--usage-flush-seconds", "3600"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    let http = reqwest::Client::new();
-    while !http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-        assert!(started.elapsed() < Duration::from_secs(30), "permset serve did not answer /healthz in 30 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (Server(child), base)
+async fn serve(database: &str, dir: &std::path::Path, name: &str) -> (Server, String) {
+    let mut server = Server::start(database, dir, name, &["--usage-flush-seconds", "3600"], &[]);
+    server.wait_for(&reqwest::Client::new(), "/healthz").await;
+    let base = server.base.clone();
+    (server, base)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counters_are_written_at_shutdown_and_reported_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-    let out = permset(&["keys", "create", "--workspace", "w", "--database", &database]);
-    assert!(out.status.success(), "keys create: {}", String::from_utf8_lossy(&out.stderr));
-    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let (mut server, base) = serve(&database).await;
+    let key = common::first_key(&database, "w");
+    let (mut server, base) = serve(&database, dir.path(), "serve0").await;
     let http = reqwest::Client::new();
-    let applied = http
-        .post(format!("{base}/v1/workspaces/w/apply"))
-        .bearer_auth(&key)
-        .header("content-type", "application/yaml")
-        .body(WORKSPACE)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(applied.status(), 200);
+    common::apply(&http, &base, &key, "w", WORKSPACE).await;
     for (user, times) in [("ann", 3), ("bob", 2)] {
         for _ in 0..times {
             let check = json!({ "user": user, "permission": "customers_view" });
@@ -90,15 +56,15 @@ async fn counters_are_written_at_shutdown_and_reported_after_a_restart() {
         }
     }
     // SIGTERM: a graceful stop writes the counters.
-    let pid = server.0.id().to_string();
+    let pid = server.child.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let started = Instant::now();
-    while server.0.try_wait().unwrap().is_none() {
+    while server.child.try_wait().unwrap().is_none() {
         assert!(started.elapsed() < Duration::from_secs(30), "permset serve did not stop on SIGTERM");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     drop(server);
-    let (_server, base) = serve(&database).await;
+    let (_server, base) = serve(&database, dir.path(), "serve1").await;
     let out = permset(&["usage", "--workspace", "w", "--server", &base, "--key", &key, "--csv"]);
     assert!(out.status.success(), "usage: {}", String::from_utf8_lossy(&out.stderr));
     let csv = String::from_utf8(out.stdout).unwrap();

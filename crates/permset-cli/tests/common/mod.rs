@@ -1,0 +1,94 @@
+//! Test support for the process-level tests: the real `permset` binary,
+//! `permset serve` as a child process on a free loopback port (killed when
+//! dropped, its stderr kept in a log file), the first key of a workspace
+//! made straight in the database, and a workspace file applied over HTTP.
+//! Every wait is bounded.
+#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `permset serve`; killed (and reaped) when dropped.
+pub struct Server {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    log: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `permset serve` on `database` with extra arguments and
+    /// environment; its stderr goes to `dir/NAME.log`.
+    pub fn start(database: &str, dir: &Path, name: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = dir.join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_permset"))
+            .args(["serve", "--database", database, "--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Server { child, base: format!("http://127.0.0.1:{port}"), log }
+    }
+
+    /// Waits (30 s at most) until `path` (`/healthz`, `/readyz`) answers 2xx;
+    /// fails with the server's log if it exits first.
+    pub async fn wait_for(&mut self, http: &reqwest::Client, path: &str) {
+        let started = Instant::now();
+        loop {
+            if http.get(format!("{}{path}", self.base)).send().await.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                panic!("permset serve exited with {status}: {log}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{} did not answer {path} in 30 s",
+                self.base
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Runs the `permset` binary.
+pub fn permset(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_permset")).args(args).output().unwrap()
+}
+
+/// The first key of `workspace`, made straight in the database (this creates the workspace).
+pub fn first_key(database: &str, workspace: &str) -> String {
+    let out = permset(&["keys", "create", "--workspace", workspace, "--database", database]);
+    assert!(out.status.success(), "keys create: {}", String::from_utf8_lossy(&out.stderr));
+    let key = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(key.starts_with("psk_"), "not a key: {key}");
+    key
+}
+
+/// `POST …/apply` of a workspace file; asserts 200.
+pub async fn apply(http: &reqwest::Client, base: &str, key: &str, workspace: &str, yaml: &str) {
+    let applied = http
+        .post(format!("{base}/v1/workspaces/{workspace}/apply"))
+        .bearer_auth(key)
+        .header("content-type", "application/yaml")
+        .body(yaml.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(applied.status(), 200, "{}", applied.text().await.unwrap());
+}
