@@ -6,7 +6,8 @@
 //! Without `/usr/bin/chromium` (or `CHROMIUM`), `node`, or
 //! `tests/browser/node_modules` the test prints a SKIP line and passes —
 //! unless `CI` is set, where it fails (`.ci/run` installs all three).
-//! Screenshots of each page go to `docs/admin/` (the user guide shows them).
+//! Screenshots of each page go to `target/console-screenshots/`, or with
+//! `PERMSET_UPDATE_SCREENSHOTS=1` to `docs/admin/` (the user guide shows them).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -61,7 +62,13 @@ async fn console_scenario_in_chromium() {
     let record = server
         .create("olivia", "customers", json!({ "name": "Vera", "tier": "vip", "assignee": "bob" }))
         .await;
-    let shots = root.join("../../docs/admin");
+    // The user guide's screenshots are refreshed on demand; a plain run writes
+    // them under target/ so that testing never dirties the work tree.
+    let shots = if std::env::var_os("PERMSET_UPDATE_SCREENSHOTS").is_some() {
+        root.join("../../docs/admin")
+    } else {
+        root.join("../../target/console-screenshots")
+    };
     std::fs::create_dir_all(&shots).unwrap();
 
     // Server text is data, never markup: a role whose description is an XSS attempt.
