@@ -56,6 +56,7 @@ pub use decide::{Actor, Decision, Request};
 pub use diff::{diff, Change};
 pub use escalation::{Beyond, Excess};
 pub use explain::{Assigned, Explanation, NearMiss, Step};
+pub use file::yaml;
 pub use file::{load_workspace_file, to_workspace_file, FileError, SourceMap};
 pub use grants::RoleGrant;
 pub use ids::{PermId, UserId};

@@ -1,20 +1,13 @@
 //! A small YAML tree where every node knows its line, for test suites.
 //!
-//! It follows permset-core's workspace-file reader (`file/yaml.rs`): driven
-//! event by event from yaml-rust2 with an explicit stack and a depth limit,
-//! one document, no anchors, aliases, tags, merge keys or duplicate keys, and
-//! plain scalars resolved with the YAML 1.2 core schema (quoted scalars are
-//! always strings). Suites need less than workspace files (no source map),
-//! so this tree is smaller; the rules are the same so that a suite and the
-//! workspace file it tests read alike.
+//! The text is read by permset-core's workspace-file reader
+//! (`permset_core::yaml`: one document, no anchors, aliases, tags, merge keys
+//! or duplicate keys, a depth limit, plain scalars resolved with the YAML 1.2
+//! core schema), so a suite and the workspace file it tests read alike. This
+//! module only reshapes that tree into the one the suite reader walks, where
+//! every value is JSON (a suite's records are JSON).
 
-use std::collections::HashSet;
-
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
-
-/// Deeper nesting than this is refused; a suite needs about six levels.
-const MAX_DEPTH: usize = 64;
+use permset_core::yaml as core;
 
 /// A YAML node with the (1-based) line where it starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,181 +72,35 @@ pub(crate) struct YamlError {
 
 /// Parses one YAML document. `Ok(None)` for a document without content.
 pub(crate) fn parse(src: &str) -> Result<Option<Node>, Vec<YamlError>> {
-    let mut builder = Builder::default();
-    let mut parser = Parser::new_from_str(src);
-    loop {
-        match parser.next_token() {
-            Err(e) => {
-                builder.error(e.marker().line(), format!("invalid yaml: {}", e.info()));
-                break;
-            }
-            Ok((event, mark)) => {
-                let end = event == Event::StreamEnd;
-                builder.on_event(event, mark);
-                if end || builder.stopped {
-                    break;
-                }
-            }
-        }
-    }
-    if builder.errors.is_empty() {
-        Ok(builder.root)
-    } else {
-        Err(builder.errors)
-    }
+    let root = core::parse(src).map_err(|errors| {
+        errors.into_iter().map(|e| YamlError { line: e.line, message: e.message }).collect::<Vec<_>>()
+    })?;
+    root.map(convert).transpose().map_err(|error| vec![error])
 }
 
-enum Frame {
-    Seq {
-        line: usize,
-        items: Vec<Node>,
-    },
-    Map {
-        line: usize,
-        entries: Vec<(String, usize, Node)>,
-        seen: HashSet<String>,
-        key: Option<(String, usize)>,
-    },
-}
-
-#[derive(Default)]
-struct Builder {
-    stack: Vec<Frame>,
-    root: Option<Node>,
-    documents: usize,
-    errors: Vec<YamlError>,
-    stopped: bool,
-}
-
-impl Builder {
-    fn error(&mut self, line: usize, message: impl Into<String>) {
-        self.errors.push(YamlError { line: line.max(1), message: message.into() });
-    }
-
-    fn refuse_anchor_and_tag(&mut self, line: usize, anchor: usize, tag: bool) {
-        if anchor != 0 {
-            self.error(line, "anchors (`&name`) are not supported; repeat the content instead");
+/// Core's tree as the suite reader's; `.inf` and `.nan` have no JSON form.
+fn convert(node: core::Node) -> Result<Node, YamlError> {
+    let line = node.line;
+    let value = match node.value {
+        core::Value::Null => Value::Null,
+        core::Value::Bool(b) => Value::Bool(b),
+        core::Value::Number(n) => Value::Number(n),
+        core::Value::NonFinite(_) => {
+            return Err(YamlError {
+                line,
+                message: "`.inf` and `.nan` are not allowed; quote them for text".into(),
+            })
         }
-        if tag {
-            self.error(line, "yaml tags are not supported");
-        }
-    }
-
-    fn open(&mut self, frame: Frame, line: usize) {
-        if self.stack.len() >= MAX_DEPTH {
-            self.error(line, format!("nesting deeper than {MAX_DEPTH} levels"));
-            self.stopped = true;
-            return;
-        }
-        self.stack.push(frame);
-    }
-
-    /// Adds a finished node to the collection being built; `raw` is a scalar's text (a possible key).
-    fn push(&mut self, node: Node, raw: Option<String>) {
-        let mut problem = None;
-        match self.stack.last_mut() {
-            None => {
-                if self.root.is_none() {
-                    self.root = Some(node);
-                }
-            }
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, seen, key, .. }) => match key.take() {
-                None => match raw {
-                    Some(text) => *key = Some((text, node.line)),
-                    None => {
-                        // Keep the map in step: the value that follows is dropped.
-                        *key = Some((String::new(), 0));
-                        problem =
-                            Some((node.line, "mapping keys must be plain strings, not lists or maps".into()));
-                    }
-                },
-                Some((_, 0)) => {}
-                Some((text, line)) => {
-                    if !seen.insert(text.clone()) {
-                        problem = Some((line, format!("duplicate key `{text}`")));
-                    } else {
-                        entries.push((text, line, node));
-                    }
-                }
-            },
-        }
-        if let Some((line, message)) = problem {
-            self.error(line, message);
-        }
-    }
-}
-
-impl MarkedEventReceiver for Builder {
-    fn on_event(&mut self, event: Event, mark: Marker) {
-        if self.stopped {
-            return;
-        }
-        let line = mark.line().max(1);
-        match event {
-            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
-            Event::DocumentStart => {
-                self.documents += 1;
-                if self.documents > 1 {
-                    self.error(line, "a test suite holds a single yaml document");
-                    self.stopped = true;
-                }
-            }
-            Event::Alias(_) => {
-                self.error(line, "aliases (`*name`) are not supported; repeat the content instead");
-                self.push(Node { line, value: Value::Null }, Some(String::new()));
-            }
-            Event::Scalar(text, style, anchor, tag) => {
-                self.refuse_anchor_and_tag(line, anchor, tag.is_some());
-                let plain = style == TScalarStyle::Plain;
-                let at_key = matches!(self.stack.last(), Some(Frame::Map { key: None, .. }));
-                if plain && text == "<<" && at_key {
-                    self.error(line, "merge keys (`<<`) are not supported");
-                }
-                let value = if plain { resolve_plain(&text) } else { Value::Str(text.clone()) };
-                self.push(Node { line, value }, Some(text));
-            }
-            Event::SequenceStart(anchor, tag) => {
-                self.refuse_anchor_and_tag(line, anchor, tag.is_some());
-                self.open(Frame::Seq { line, items: Vec::new() }, line);
-            }
-            Event::MappingStart(anchor, tag) => {
-                self.refuse_anchor_and_tag(line, anchor, tag.is_some());
-                self.open(Frame::Map { line, entries: Vec::new(), seen: HashSet::new(), key: None }, line);
-            }
-            Event::SequenceEnd | Event::MappingEnd => {
-                let node = match self.stack.pop() {
-                    Some(Frame::Seq { line, items }) => Node { line, value: Value::Seq(items) },
-                    Some(Frame::Map { line, entries, .. }) => Node { line, value: Value::Map(entries) },
-                    None => return,
-                };
-                self.push(node, None);
-            }
-        }
-    }
-}
-
-/// Resolves a plain scalar with the YAML 1.2 core schema (decimal numbers only:
-/// a suite has no use for octal or hex, and reading them as text is harmless).
-fn resolve_plain(text: &str) -> Value {
-    match text {
-        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
-        "true" | "True" | "TRUE" => return Value::Bool(true),
-        "false" | "False" | "FALSE" => return Value::Bool(false),
-        _ => {}
-    }
-    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
-    let numeric = unsigned.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '.')
-        && unsigned.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'));
-    if numeric {
-        if let Ok(n) = text.parse::<i64>() {
-            return Value::Number(n.into());
-        }
-        if let Some(n) = text.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
-            return Value::Number(n);
-        }
-    }
-    Value::Str(text.to_owned())
+        core::Value::Str(s) => Value::Str(s),
+        core::Value::Seq(items) => Value::Seq(items.into_iter().map(convert).collect::<Result<_, _>>()?),
+        core::Value::Map(entries) => Value::Map(
+            entries
+                .into_iter()
+                .map(|(key, node)| Ok((key.text, key.line, convert(node)?)))
+                .collect::<Result<_, YamlError>>()?,
+        ),
+    };
+    Ok(Node { line, value })
 }
 
 #[cfg(test)]
@@ -279,5 +126,7 @@ mod tests {
         assert!(parse("a: &x 1\nb: *x\n").is_err());
         assert!(parse(&"[".repeat(100_000)).is_err());
         assert!(parse("a: 1\n---\nb: 2\n").is_err());
+        // Numbers JSON cannot hold are refused where they stand.
+        assert_eq!(parse("a: 1\nb: .inf\n").unwrap_err()[0].line, 2);
     }
 }

@@ -14,7 +14,7 @@ use crate::model::Model;
 mod load;
 mod roles;
 mod write;
-mod yaml;
+pub mod yaml;
 
 #[cfg(test)]
 mod tests;

@@ -23,38 +23,47 @@ const MAX_DEPTH: usize = 64;
 
 /// A YAML node with the (1-based) line where it starts.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Node {
-    pub(super) line: usize,
-    pub(super) value: Value,
+pub struct Node {
+    /// The 1-based line where the node starts.
+    pub line: usize,
+    /// What it holds.
+    pub value: Value,
 }
 
 /// The value of a node.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Value {
+pub enum Value {
+    /// `null`, `~` or nothing.
     Null,
+    /// `true` or `false`.
     Bool(bool),
     /// A finite number.
     Number(serde_json::Number),
     /// `.inf`, `-.inf` or `.nan`, which JSON cannot hold.
     NonFinite(f64),
+    /// Any other scalar.
     Str(String),
+    /// A list.
     Seq(Vec<Node>),
+    /// A mapping, in file order.
     Map(Vec<Entry>),
 }
 
 /// A mapping key: the scalar's text as written, and its line.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Key {
-    pub(super) text: String,
-    pub(super) line: usize,
+pub struct Key {
+    /// The key as written.
+    pub text: String,
+    /// Its 1-based line.
+    pub line: usize,
 }
 
 /// One key/value pair of a mapping.
-pub(super) type Entry = (Key, Node);
+pub type Entry = (Key, Node);
 
 impl Node {
     /// What the node is, for messages: "a string", "a list", ….
-    pub(super) fn describe(&self) -> &'static str {
+    pub fn describe(&self) -> &'static str {
         match self.value {
             Value::Null => "null",
             Value::Bool(_) => "a boolean",
@@ -67,7 +76,7 @@ impl Node {
 }
 
 /// Parses one YAML document into a tree. `Ok(None)` for a document without content.
-pub(super) fn parse(src: &str) -> Result<Option<Node>, Vec<FileError>> {
+pub fn parse(src: &str) -> Result<Option<Node>, Vec<FileError>> {
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(src);
     loop {
