@@ -36,7 +36,7 @@ use crate::routes::{admin, decisions, model, records, review, simulate, usage};
         crate::error::ErrorBody, crate::error::ErrorDetail,
         decisions::CheckRequest, decisions::CheckResponse, decisions::BatchRequest, decisions::BatchResponse, decisions::BatchItem, decisions::Decided,
         model::CloneRequest, model::AssignmentRequest, model::RuleRequest, admin::KeyRequest,
-        crate::change::Written,
+        crate::change::Written, simulate::Simulation, simulate::RecordVisibility,
     )),
     modifiers(&ApiKey, &CommonErrors),
 )]

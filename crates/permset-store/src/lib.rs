@@ -48,6 +48,7 @@ pub use error::StoreError;
 pub use keys::{KeyInfo, KeySpec};
 pub use notify::{Heard, RevisionListener};
 pub use records::export::ExportFormat;
+pub use records::visibility::VisibilityCount;
 pub use records::{new_id, ListQuery, Page};
 pub use usage::UsageCount;
 pub use workspaces::{Plan, WorkspaceInfo};

@@ -15,15 +15,28 @@
 //! records, so they are shown only to those who may read the decision
 //! sample's source — account owners, Administrator and the service
 //! principal; anyone else who may make the change sees the counts only.
+//!
+//! Part 4, **record visibility**: every (user, object) whose view predicate
+//! differs between the two snapshots ([`permset_core::view_changes`]), and
+//! for the first [`VISIBILITY_USERS`] of those users (by key) how many stored
+//! records they would gain or lose sight of, counted in SQL with both
+//! predicates ([`permset_store::Store::count_visibility`]). A count over a
+//! predicate the caller writes is an oracle on records they may not read
+//! (`ssn == "…"` gains 1), so counts go only to the same callers as the
+//! flip examples; anyone else sees how many users are affected.
 
 use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::Json;
 use chrono::Utc;
-use permset_core::{access_changes, ModelChange, Request, Snapshot};
-use permset_store::{simulate as store_simulate, Author, DecisionLogEntry};
+use permset_core::{
+    access_changes, view_changes, ModelChange, Request, Snapshot, UserAccessChange, ViewChange,
+};
+use permset_store::{simulate as store_simulate, Author, DecisionLogEntry, Plan, VisibilityCount};
+use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -35,6 +48,48 @@ use crate::state::AppState;
 const REPLAYED: u32 = 100_000;
 /// Examples shown per group of flips.
 const EXAMPLES: usize = 3;
+/// The most users whose record visibility is counted (one SQL scan per
+/// object answers 16 users; beyond this the answer says it stopped).
+pub(crate) const VISIBILITY_USERS: usize = 100;
+
+/// The answer of `POST /simulate` (docs/WHATIF.md).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Simulation {
+    /// The revision the change was simulated on (unchanged).
+    revision: u64,
+    /// Part 1: the plan, as `apply --dry-run` shows it.
+    #[schema(value_type = Object)]
+    plan: Plan,
+    /// Part 2: per user, each permission whose effective access moves.
+    #[schema(value_type = Vec<Object>)]
+    access_changes: Vec<UserAccessChange>,
+    /// How many sampled decisions were replayed.
+    replayed: usize,
+    /// Part 3: replayed decisions whose answer flips, grouped by user, permission and direction.
+    #[schema(value_type = Vec<Object>)]
+    flips: Vec<Value>,
+    /// Part 4: records each affected user would gain or lose sight of.
+    record_visibility: RecordVisibility,
+}
+
+/// Part 4 of a simulation.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RecordVisibility {
+    /// Users whose view of at least one object changes.
+    users_affected: usize,
+    /// Users whose records were counted: the first `cap` by key, or none
+    /// when the caller may not see counts (`counted` false).
+    users_counted: usize,
+    /// The most users counted in one simulation.
+    cap: usize,
+    /// Whether users were left uncounted because of the cap.
+    truncated: bool,
+    /// Whether counts are shown to this caller (owners, Administrator, the service principal).
+    counted: bool,
+    /// Per counted user and object with a difference: records gained and lost (zero rows left out).
+    #[schema(value_type = Vec<Object>)]
+    changes: Vec<VisibilityCount>,
+}
 
 /// The sampled decisions whose answer differs between `old` and `new`,
 /// both decided at `now`: groups of (user, permission, from, to), each with
@@ -79,35 +134,65 @@ fn flips(old: &Snapshot, new: &Snapshot, sample: &[DecisionLogEntry], examples: 
         .collect()
 }
 
-/// What one model change would do: its plan and the effective access it
-/// would give or take from each user. Nothing is written; the revision does
-/// not move. Refused (403/400/404/422) exactly when making it would be.
+/// What one model change would do: its plan, the effective access it would
+/// give or take from each user, the sampled decisions that would flip, and
+/// the records each user would gain or lose sight of. Nothing is written;
+/// the revision does not move. Refused (403/400/404/422) exactly when making
+/// it would be.
 #[utoipa::path(post, path = "/v1/workspaces/{ws}/simulate", tag = "admin",
     params(("ws" = String, Path, description = "workspace key")),
     request_body(content = Object, description = "one model change, tagged with `op` (`assign`, `put_role`, …)"),
-    responses((status = 200, description = "`plan`, `access_changes` (user, permission, change, before, after) and `revision`", body = Object),
+    responses((status = 200, description = "plan, access_changes, replayed and flips, record_visibility (docs/WHATIF.md)", body = Simulation),
         (status = 403, body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn simulate(
     State(state): State<AppState>,
     caller: Caller,
     ApiJson(change): ApiJson<ModelChange>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Simulation>, ApiError> {
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     let name = caller.audit_name();
     let author = Author { principal: caller.principal()?, name: &name, reason: "" };
     let (plan, new) = store_simulate(&snapshot, &author, &change)?;
     let revision = snapshot.revision();
-    let examples = require_auditor(&caller, &snapshot).is_ok();
+    let auditor = require_auditor(&caller, &snapshot).is_ok();
     let sample = state.store().recent_decisions(&caller.workspace, REPLAYED).await?;
     let replayed = sample.len();
-    // One effective table per user on each side, and the replay: CPU work, off the async workers.
-    let (changes, flipped) = tokio::task::spawn_blocking(move || {
-        (access_changes(&snapshot, &new, Utc::now()), flips(&snapshot, &new, &sample, examples))
+    // The effective tables and view predicates of every user on each side,
+    // and the replay: CPU work, off the async workers.
+    let (access, flipped, views) = tokio::task::spawn_blocking(move || {
+        let now = Utc::now();
+        let views = view_changes(&snapshot, &new, now);
+        (access_changes(&snapshot, &new, now), flips(&snapshot, &new, &sample, auditor), views)
     })
     .await
     .map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(json!({
-        "plan": plan, "access_changes": changes, "replayed": replayed, "flips": flipped, "revision": revision
-    })))
+    let mut users: Vec<&str> = views.iter().map(|v| v.user.as_str()).collect();
+    users.dedup();
+    let users_affected = users.len();
+    // `views` is ordered by user: count everything before the first user past the cap.
+    let first_left = users.get(VISIBILITY_USERS).map(|u| (*u).to_owned());
+    let counted: Vec<ViewChange> = if auditor {
+        views.into_iter().take_while(|v| first_left.as_deref().is_none_or(|f| v.user.as_str() < f)).collect()
+    } else {
+        Vec::new()
+    };
+    let mut changes = state.store().count_visibility(&caller.workspace, &counted).await?;
+    changes.retain(|c| c.gained > 0 || c.lost > 0);
+    let record_visibility = RecordVisibility {
+        users_affected,
+        users_counted: if auditor { users_affected.min(VISIBILITY_USERS) } else { 0 },
+        cap: VISIBILITY_USERS,
+        truncated: auditor && users_affected > VISIBILITY_USERS,
+        counted: auditor,
+        changes,
+    };
+    Ok(Json(Simulation {
+        revision,
+        plan,
+        access_changes: access,
+        replayed,
+        flips: flipped,
+        record_visibility,
+    }))
 }

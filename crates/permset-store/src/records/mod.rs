@@ -21,6 +21,7 @@
 pub(crate) mod export;
 pub(crate) mod sql;
 pub(crate) mod validate;
+pub(crate) mod visibility;
 
 use std::collections::BTreeMap;
 
