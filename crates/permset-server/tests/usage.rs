@@ -160,3 +160,58 @@ async fn only_owners_administrators_and_service_keys_see_or_flush_usage() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holders_of_protected_field_reads_are_powerful() {
+    const PROTECTED: &str = r#"
+workspace: acme
+objects:
+  customers:
+    fields:
+      ssn: { type: string, protected: true }
+      tier: { enum: [basic, vip] }
+users:
+  own: { kind: agent, account_owner: true }
+  carol: { kind: agent }
+  dan: { kind: agent }
+  eve: { kind: agent }
+roles:
+  reader:
+    grants: { customers_view: all }
+    fields: { customers.ssn: read }
+  fixer:
+    grants: { customers_view: all, customers_update: all }
+    fields: { customers.ssn: edit }
+  clerk:
+    grants: { customers_view: all, customers_update: all }
+assignments:
+  users:
+    carol: [reader]
+    dan: [clerk]
+    eve: [fixer]
+"#;
+    on_each_backend_with(PROTECTED, |s| async move {
+        let report = s.service().get("usage").await.ok(StatusCode::OK).clone();
+        let powerful = report["powerful"].as_array().unwrap();
+        let field = |user: &str| -> Vec<(String, String)> {
+            powerful
+                .iter()
+                .filter(|p| p["user"] == user && p["reason"] == "protected field")
+                .map(|p| (p["field"].as_str().unwrap().to_owned(), p["access"].as_str().unwrap().to_owned()))
+                .collect()
+        };
+        assert_eq!(field("carol"), vec![("customers.ssn".to_owned(), "read".to_owned())], "{powerful:?}");
+        assert_eq!(field("eve"), vec![("customers.ssn".to_owned(), "edit".to_owned())], "{powerful:?}");
+        // Update of the object gives `edit` by default, but never of a protected field.
+        assert!(!powerful.iter().any(|p| p["user"] == "dan"), "{powerful:?}");
+        // The owner is listed once, as the owner.
+        assert_eq!(powerful.iter().filter(|p| p["user"] == "own").count(), 1, "{powerful:?}");
+        let csv = s.service().get("usage?format=csv").await;
+        assert!(
+            csv.text.contains("\npowerful,,customers.ssn,read,protected field,carol,,\n"),
+            "{}",
+            csv.text
+        );
+    })
+    .await;
+}

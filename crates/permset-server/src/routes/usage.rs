@@ -11,7 +11,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
-use permset_core::Snapshot;
+use permset_core::{FieldLevel, Snapshot};
 use permset_store::UsageCount;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -75,9 +75,25 @@ struct DenyRow {
 /// (role, permission, access, via) of a credited grant.
 type GrantKey = (String, String, String, String);
 
-/// Whether holding this permission makes a user powerful.
+/// Whether holding this permission makes a user powerful (the list:
+/// account owners, `roles_manage`, `*_delete`, `*_export`, and protected-field
+/// reads, which [`protected_reads`] finds).
 fn powerful(permission: &str) -> bool {
     permission == "roles_manage" || permission.ends_with("_delete") || permission.ends_with("_export")
+}
+
+/// The protected fields (`customers.ssn`) `user` may read or edit, with the level.
+fn protected_reads(snapshot: &Snapshot, user: &str, now: DateTime<Utc>) -> Vec<(String, FieldLevel)> {
+    let mut out = Vec::new();
+    for (object, def) in &snapshot.schema().objects {
+        for (field, _) in def.fields.iter().filter(|(_, f)| f.protected) {
+            let level = snapshot.field_level(user, object, field, now);
+            if level >= FieldLevel::Read {
+                out.push((format!("{object}.{field}"), level));
+            }
+        }
+    }
+    out
 }
 
 /// Writes what is still counted in memory, so that a report sees every decision made so far.
@@ -213,6 +229,14 @@ fn build(
                 }
             })
             .collect();
+        if !owner {
+            for (field, level) in protected_reads(snapshot, user, now) {
+                powerful_holders.push(json!({
+                    "user": user, "permission": null, "field": field, "access": level.as_str(),
+                    "reason": "protected field",
+                }));
+            }
+        }
         per_user.insert((*user).clone(), json!({ "account_owner": owner, "held": held }));
     }
     let deny_rows: Vec<DenyRow> = denies
@@ -290,7 +314,9 @@ fn to_csv(report: &serde_json::Value) -> String {
         }
     }
     for p in report["powerful"].as_array().into_iter().flatten() {
-        line([&s("powerful"), &null, &p["permission"], &p["access"], &p["reason"], &p["user"], &null, &null]);
+        // A protected field read goes in the permission column (`customers.ssn`).
+        let what = if p["permission"].is_null() { &p["field"] } else { &p["permission"] };
+        line([&s("powerful"), &null, what, &p["access"], &p["reason"], &p["user"], &null, &null]);
     }
     for d in report["denies"].as_array().into_iter().flatten() {
         line([
