@@ -36,6 +36,7 @@ mod ids;
 mod lint;
 mod memory;
 mod model;
+mod origin;
 mod permissions;
 mod resolve;
 mod role_set;
@@ -65,6 +66,7 @@ pub use model::{
     Access, Assignment, Assignments, FieldDef, FieldLevel, FieldType, Grant, Limit, ListVisibility, Model,
     ModuleDef, ObjectDef, Role, Schema, Settings, Team, User, UserKind,
 };
+pub use origin::{only_revokes, Origin, UnknownOrigin};
 pub use permissions::EffectivePermission;
 pub use resolve::{NameKind, UnknownName};
 pub use snapshot::{CompileError, Snapshot};

@@ -9,7 +9,7 @@
 //! revision it locked, never on the older snapshot this server held.
 
 use axum::http::HeaderMap;
-use permset_core::ModelChange;
+use permset_core::{ModelChange, Origin};
 use permset_store::{Author, Plan};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -33,17 +33,34 @@ pub(crate) fn reason(headers: &HeaderMap) -> String {
     headers.get("x-permset-reason").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
 }
 
+/// The origin a caller marked a change with (`x-permset-origin: review`),
+/// for the audit log; an unknown one is refused before anything is decided.
+pub(crate) fn origin(headers: &HeaderMap) -> Result<Option<Origin>, ApiError> {
+    let Some(value) = headers.get("x-permset-origin") else { return Ok(None) };
+    let text = value.to_str().map_err(|_| ApiError::bad_request("`x-permset-origin` must be text"))?;
+    parse_origin(Some(text))
+}
+
+/// An origin's name (a header's or a query's) as an [`Origin`]; empty is none.
+pub(crate) fn parse_origin(text: Option<&str>) -> Result<Option<Origin>, ApiError> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(text) => Origin::parse(text).map(Some).map_err(|e| ApiError::bad_request(e.to_string())),
+    }
+}
+
 /// Decides and commits `change` for the caller; installs the new snapshot.
 /// Returns the plan and, for a key created, the key and its secret.
 pub(crate) async fn commit(
     state: &AppState,
     caller: &Caller,
     reason: &str,
+    origin: Option<Origin>,
     change: &ModelChange,
 ) -> Result<(Plan, Option<(permset_store::KeyInfo, String)>), ApiError> {
     let principal = caller.principal()?;
     let name = caller.audit_name();
-    let author = Author { principal, name: &name, reason };
+    let author = Author { principal, name: &name, reason, origin };
     let current = state.snapshot(&caller.workspace, caller.at_least).await?;
     let committed = state.store().change_model(&current, &author, change).await?;
     state.install(&caller.workspace, committed.snapshot);
@@ -57,7 +74,7 @@ pub(crate) async fn write(
     headers: &HeaderMap,
     change: ModelChange,
 ) -> Result<axum::Json<Written>, ApiError> {
-    let (plan, _) = commit(state, caller, &reason(headers), &change).await?;
+    let (plan, _) = commit(state, caller, &reason(headers), origin(headers)?, &change).await?;
     let revision = plan.to_revision.unwrap_or(plan.from_revision);
     Ok(axum::Json(Written { revision, changes: plan.changes }))
 }

@@ -89,6 +89,9 @@ pub struct AuditEntry {
     pub action: String,
     /// Why, as the actor wrote it.
     pub reason: String,
+    /// Where the change comes from (`review`: a revocation an access review
+    /// proposed), if marked.
+    pub origin: Option<String>,
     /// The state before (JSON; `null` when there was none).
     pub before: Value,
     /// The state after.
@@ -124,7 +127,8 @@ pub struct VerifyReport {
 }
 
 /// The text an entry's hash covers: a JSON array of every column but the
-/// hash, as stored; a keyed entry also names its scheme.
+/// hash, as stored; an entry with an origin adds `{"origin": …}` (entries
+/// without one hash as they always did), and a keyed entry names its scheme.
 #[allow(clippy::too_many_arguments)]
 fn canonical(
     workspace: &str,
@@ -133,6 +137,7 @@ fn canonical(
     at: &str,
     action: &str,
     reason: &str,
+    origin: &str,
     before: &str,
     after: &str,
     prev_hash: &str,
@@ -149,6 +154,9 @@ fn canonical(
         Value::from(after),
         Value::from(prev_hash),
     ];
+    if !origin.is_empty() {
+        fields.push(serde_json::json!({ "origin": origin }));
+    }
     if keyed {
         fields.push(Value::from(HMAC_SHA256));
     }
@@ -166,12 +174,14 @@ pub(crate) struct Append<'a> {
     pub(crate) actor: &'a str,
     pub(crate) action: &'a str,
     pub(crate) reason: &'a str,
+    /// Empty when the change has no origin.
+    pub(crate) origin: &'a str,
     pub(crate) before: &'a Value,
     pub(crate) after: &'a Value,
     pub(crate) at: DateTime<Utc>,
 }
 
-type Row = (i64, String, String, String, String, String, String, String, String, String);
+type Row = (i64, String, String, String, String, String, String, String, String, String, String);
 
 /// Appends the entry of the revision the caller's transaction has just
 /// written (its seq is that revision), keyed when `key` is given, and moves
@@ -222,6 +232,7 @@ pub(crate) async fn append(
         &at,
         entry.action,
         entry.reason,
+        entry.origin,
         &before,
         &after,
         &prev_hash,
@@ -232,8 +243,8 @@ pub(crate) async fn append(
         None => (sha256_hex(&text), SHA256),
     };
     sqlx::query(
-        "INSERT INTO audit (workspace, seq, actor, at, action, reason, before_state, after_state, prev_hash, hash, mac) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        "INSERT INTO audit (workspace, seq, actor, at, action, reason, before_state, after_state, prev_hash, hash, mac, \
+         origin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(entry.workspace)
     .bind(seq)
@@ -246,6 +257,7 @@ pub(crate) async fn append(
     .bind(prev_hash)
     .bind(&hash)
     .bind(mac)
+    .bind(entry.origin)
     .execute(&mut **tx)
     .await?;
     sqlx::query("UPDATE workspaces SET audit_seq = $1, audit_head = $2 WHERE key = $3")
@@ -258,7 +270,7 @@ pub(crate) async fn append(
 }
 
 const SELECT: &str =
-    "SELECT seq, actor, at, action, reason, before_state, after_state, prev_hash, hash, mac FROM audit";
+    "SELECT seq, actor, at, action, reason, before_state, after_state, prev_hash, hash, mac, origin FROM audit";
 
 /// Walks a chain, one entry at a time, and says what is wrong first.
 struct Walk<'k> {
@@ -272,7 +284,7 @@ struct Walk<'k> {
 impl Walk<'_> {
     /// Checks the next stored entry; `Err` names the break.
     fn step(&mut self, row: &Row) -> Result<(), (i64, String)> {
-        let (seq, actor, at, action, reason, before, after, prev_hash, hash, mac) = row;
+        let (seq, actor, at, action, reason, before, after, prev_hash, hash, mac, origin) = row;
         let seq = *seq;
         let expected = self.report.entries as i64 + 1;
         self.report.entries += 1;
@@ -290,8 +302,19 @@ impl Walk<'_> {
             HMAC_SHA256 => true,
             other => return Err((seq, format!("entry {seq} has an unknown hash scheme `{other}`"))),
         };
-        let text =
-            canonical(&self.workspace, seq, actor, at, action, reason, before, after, prev_hash, keyed);
+        let text = canonical(
+            &self.workspace,
+            seq,
+            actor,
+            at,
+            action,
+            reason,
+            origin,
+            before,
+            after,
+            prev_hash,
+            keyed,
+        );
         match (keyed, self.key) {
             (false, _) if self.report.keyed_from.is_some() => {
                 return Err((seq, format!("entry {seq} is unkeyed (`sha256`) but follows keyed entries")));
@@ -344,7 +367,7 @@ impl Walk<'_> {
 }
 
 fn entry(
-    (seq, actor, at, action, reason, before, after, prev_hash, hash, mac): Row,
+    (seq, actor, at, action, reason, before, after, prev_hash, hash, mac, origin): Row,
 ) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
         seq: seq as u64,
@@ -352,6 +375,7 @@ fn entry(
         at: parse_time(&at)?,
         action,
         reason,
+        origin: Some(origin).filter(|o| !o.is_empty()),
         before: serde_json::from_str(&before).map_err(StoreError::corrupt)?,
         after: serde_json::from_str(&after).map_err(StoreError::corrupt)?,
         prev_hash,

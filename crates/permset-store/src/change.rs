@@ -17,7 +17,7 @@
 //! change never starves behind a stream of others.
 
 use chrono::{DateTime, Utc};
-use permset_core::{diff, Model, ModelChange, Principal, Snapshot};
+use permset_core::{diff, only_revokes, Model, ModelChange, Origin, Principal, Snapshot};
 
 use crate::audit::{self, Append};
 use crate::db::time_text;
@@ -34,12 +34,15 @@ pub struct Author<'a> {
     pub name: &'a str,
     /// Why, as the author wrote it.
     pub reason: &'a str,
+    /// Where the change comes from (an access review), recorded in the audit
+    /// entry; it gives nothing, and a review may only revoke.
+    pub origin: Option<Origin>,
 }
 
 impl<'a> Author<'a> {
     /// The operator (CLI, `demo`, tests): the workspace's service principal.
     pub fn operator(name: &'a str, reason: &'a str) -> Self {
-        Author { principal: Principal::Service, name, reason }
+        Author { principal: Principal::Service, name, reason, origin: None }
     }
 }
 
@@ -85,6 +88,17 @@ fn proposed(
     now: DateTime<Utc>,
 ) -> Result<(Model, Snapshot), StoreError> {
     base.authorize(author.principal, change, now)?;
+    if author.origin == Some(Origin::Review) && !only_revokes(base.model(), change) {
+        return Err(StoreError::invalid(format!(
+            "a change with origin `review` may only take assignments away, and `{}` {}",
+            change.op(),
+            if matches!(change, ModelChange::Replace { .. }) {
+                "changes more than assignments, or adds one"
+            } else {
+                "is not an unassignment"
+            }
+        )));
+    }
     let mut new = base.model().clone();
     change.apply(&mut new)?;
     check_names(&new)?;
@@ -147,6 +161,7 @@ impl Store {
             actor: author.name,
             action: change.op(),
             reason: author.reason,
+            origin: author.origin.map_or("", Origin::as_str),
             before: &before,
             after: &after,
             at: now,

@@ -184,6 +184,9 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX decisions_by_time ON decisions (at)",
         ],
     ),
+    // A change's origin (`review`) beside its reason in the audit entry;
+    // empty for every existing entry, whose hash does not cover it.
+    (5, &["ALTER TABLE audit ADD COLUMN origin TEXT NOT NULL DEFAULT ''"]),
 ];
 
 /// Now, as stored: RFC 3339 UTC with microseconds.

@@ -111,6 +111,7 @@ impl Store {
             actor,
             action: "create_workspace",
             reason: "",
+            origin: "",
             before: &serde_json::Value::Null,
             after: &after,
             at: now,

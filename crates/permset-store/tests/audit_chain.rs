@@ -493,6 +493,7 @@ fn v1_rows(workspace: &str) -> Vec<String> {
             at: "2025-01-01T00:00:00Z".parse().unwrap(),
             action: action.into(),
             reason: String::new(),
+            origin: None,
             before: serde_json::Value::Null,
             after: serde_json::json!({ "n": i }),
             prev_hash: prev.clone(),

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::change::commit;
+use crate::change::{commit, parse_origin};
 use crate::error::ApiError;
 use crate::extract::{ApiBytes, ApiJson, ApiQuery};
 use crate::state::AppState;
@@ -27,6 +27,10 @@ pub(crate) struct ApplyQuery {
     pub dry_run: bool,
     /// Why (kept in the audit entry).
     pub reason: Option<String>,
+    /// Where the change comes from: `review` for a revocation an access
+    /// review proposed (kept in the audit entry; the file may then only
+    /// take assignments away).
+    pub origin: Option<String>,
 }
 
 /// Replaces the workspace's model with a workspace file (YAML body) as one
@@ -50,16 +54,17 @@ pub(crate) async fn apply(
             .with_details(json!(lines))
     })?;
     let reason = query.reason.unwrap_or_default();
+    let origin = parse_origin(query.origin.as_deref())?;
     let change = ModelChange::Replace { model: Box::new(model) };
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     let name = caller.audit_name();
-    let author = Author { principal: caller.principal()?, name: &name, reason: &reason };
+    let author = Author { principal: caller.principal()?, name: &name, reason: &reason, origin };
     // The plan first: a dry run stops here, and a file that changes nothing writes nothing.
     let plan = preview(&snapshot, &author, &change)?;
     if query.dry_run || plan.changes.is_empty() {
         return Ok(Json(serde_json::to_value(&plan).map_err(|e| ApiError::internal(&e))?));
     }
-    let (plan, _) = commit(&state, &caller, &reason, &change).await?;
+    let (plan, _) = commit(&state, &caller, &reason, origin, &change).await?;
     Ok(Json(serde_json::to_value(&plan).map_err(|e| ApiError::internal(&e))?))
 }
 
@@ -162,7 +167,7 @@ pub(crate) async fn create_key(
         expires_at: req.expires_at,
         label: req.label,
     };
-    let (plan, key) = commit(&state, &caller, "", &change).await?;
+    let (plan, key) = commit(&state, &caller, "", None, &change).await?;
     let (key, secret) = key.ok_or_else(|| ApiError::internal(&"a committed key change returned no key"))?;
     Ok(Json(json!({ "key": key, "secret": secret, "revision": plan.to_revision })))
 }
@@ -188,6 +193,6 @@ pub(crate) async fn revoke_key(
     caller: Caller,
     Path((_ws, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let (plan, _) = commit(&state, &caller, "", &ModelChange::RevokeKey { id: id.clone() }).await?;
+    let (plan, _) = commit(&state, &caller, "", None, &ModelChange::RevokeKey { id: id.clone() }).await?;
     Ok(Json(json!({ "revoked": id, "revision": plan.to_revision })))
 }

@@ -28,6 +28,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::Json;
 use chrono::Utc;
 use permset_core::{
@@ -39,6 +40,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::change::origin;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::routes::admin::require_auditor;
@@ -148,11 +150,14 @@ fn flips(old: &Snapshot, new: &Snapshot, sample: &[DecisionLogEntry], examples: 
 pub(crate) async fn simulate(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiJson(change): ApiJson<ModelChange>,
 ) -> Result<Json<Simulation>, ApiError> {
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     let name = caller.audit_name();
-    let author = Author { principal: caller.principal()?, name: &name, reason: "" };
+    // A change marked as a review is simulated with the mark: refused as making it would be.
+    let author =
+        Author { principal: caller.principal()?, name: &name, reason: "", origin: origin(&headers)? };
     let (plan, new) = store_simulate(&snapshot, &author, &change)?;
     let revision = snapshot.revision();
     let auditor = require_auditor(&caller, &snapshot).is_ok();
