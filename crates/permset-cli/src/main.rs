@@ -50,12 +50,16 @@ enum Command {
     Apply(command::remote::ApplyArgs),
     /// Offline plan: what applying FILE over --against OLD would change (text, JSON or Markdown).
     Plan(command::plan::Args),
-    /// Offline what-if: the plan of FILE over --against OLD and who gains or loses which permission.
+    /// What-if of a workspace file: offline over --against OLD (plan, access), or on a server with --key (all four parts).
     Simulate(command::simulate::Args),
     /// Print a workspace of a running server as a workspace file.
     Export(command::remote::ExportArgs),
     /// Usage report of a running server's workspace: grants used and unused, powerful holders, denies.
     Usage(command::usage::Args),
+    /// Access review of a running server's workspace: roles, how held, last used, flags; --propose writes the revocations.
+    Review(command::review::Args),
+    /// Audit log of a running server's workspace: who changed what, when, why, and from what origin.
+    Audit(command::audit::Args),
 }
 
 fn main() -> ExitCode {
@@ -71,9 +75,11 @@ fn main() -> ExitCode {
         Command::Keys(args) => block_on(command::keys::run(&args)),
         Command::Apply(args) => block_on(command::remote::apply(&args)),
         Command::Plan(args) => command::plan::run(&args),
-        Command::Simulate(args) => command::simulate::run(&args),
+        Command::Simulate(args) => block_on(command::simulate::run(&args)),
         Command::Export(args) => block_on(command::remote::export(&args)),
         Command::Usage(args) => block_on(command::usage::run(&args)),
+        Command::Review(args) => block_on(command::review::run(&args)),
+        Command::Audit(args) => block_on(command::audit::run(&args)),
     };
     match result {
         Ok(code) => code,

@@ -32,6 +32,11 @@ pub(crate) struct ApplyArgs {
     /// Why (kept in the audit log).
     #[arg(long, default_value = "")]
     pub(crate) reason: String,
+    /// Where the change comes from, kept in the audit log: `review` for the
+    /// revocations `permset review --propose` wrote (the server then refuses
+    /// a file that gives anything).
+    #[arg(long)]
+    pub(crate) origin: Option<String>,
     /// How to print the plan: lines, JSON, or a Markdown summary for a pull request.
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) format: super::plan::Format,
@@ -68,7 +73,11 @@ pub(crate) async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         .post(&url)
         .bearer_auth(&args.server.key)
         .header("content-type", "application/yaml")
-        .query(&[("dry_run", args.dry_run.to_string()), ("reason", args.reason.clone())])
+        .query(&[
+            ("dry_run", args.dry_run.to_string()),
+            ("reason", args.reason.clone()),
+            ("origin", args.origin.clone().unwrap_or_default()),
+        ])
         .body(text)
         .send()
         .await

@@ -1,16 +1,26 @@
-//! `permset simulate`: the offline what-if — what replacing one workspace
-//! file with another would change (the plan lines of `permset_core::diff`)
-//! and who would gain or lose which permission
-//! ([`permset_core::access_changes`]). Both files are compiled at the same
-//! `now`, so an expiring assignment counts the same on both sides.
+//! `permset simulate`: what-if for a workspace file.
+//!
+//! Offline (`--against OLD`): what replacing one workspace file with another
+//! would change (the plan lines of `permset_core::diff`) and who would gain
+//! or lose which permission ([`permset_core::access_changes`]). Both files
+//! are compiled at the same `now`, so an expiring assignment counts the same
+//! on both sides.
+//!
+//! Online (`--key`, no `--against`): the file is sent to the server's
+//! `POST /simulate` as a `replace` change, which answers all four parts —
+//! the plan, access changes, the sampled decisions that would flip, and the
+//! records each user would gain or lose sight of — authorised exactly as
+//! applying the file would be. Nothing is written.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
-use permset_core::{access_changes, UserAccessChange};
+use anyhow::{bail, Context as _, Result};
+use permset_core::{access_changes, ModelChange, UserAccessChange};
+use serde_json::Value;
 
+use super::remote::answer;
 use crate::input;
 use crate::plan::{self, Plan};
 
@@ -19,24 +29,112 @@ use crate::plan::{self, Plan};
 pub(crate) struct Args {
     /// The proposed workspace file.
     pub(crate) file: PathBuf,
-    /// The workspace file it would replace.
+    /// The workspace file it would replace (offline); without it, ask the server (`--key`).
     #[arg(long)]
-    pub(crate) against: PathBuf,
-    /// Print `{ workspace, plan, access_changes }` as JSON.
+    pub(crate) against: Option<PathBuf>,
+    /// The server's base URL (online).
+    #[arg(long, env = "PERMSET_SERVER", default_value = "http://127.0.0.1:8080")]
+    pub(crate) server: String,
+    /// An API key of the workspace (online): the file is simulated as this key would apply it.
+    #[arg(long, env = "PERMSET_KEY")]
+    pub(crate) key: Option<String>,
+    /// Simulate the file as a review's revocation (online; `apply --origin review`).
+    #[arg(long)]
+    pub(crate) origin: Option<String>,
+    /// Print the answer as JSON (offline: `{ workspace, plan, access_changes }`; online: the server's).
     #[arg(long)]
     pub(crate) json: bool,
 }
 
-pub(crate) fn run(args: &Args) -> Result<ExitCode> {
+pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
+    match (&args.against, &args.key) {
+        (Some(against), _) => offline(args, against),
+        (None, Some(key)) => online(args, key).await,
+        (None, None) => {
+            bail!("give `--against OLD.yaml` to compare two files, or `--key KEY` to ask a server (all four parts)")
+        }
+    }
+}
+
+/// `POST /simulate` with the file as a `replace` change; prints the four parts.
+async fn online(args: &Args, key: &str) -> Result<ExitCode> {
+    let (model, _) = input::read_model(&args.file)?;
+    let url = format!("{}/v1/workspaces/{}/simulate", args.server.trim_end_matches('/'), model.workspace);
+    let change = ModelChange::Replace { model: Box::new(model) };
+    let mut request = reqwest::Client::new().post(&url).bearer_auth(key).json(&change);
+    if let Some(origin) = &args.origin {
+        request = request.header("x-permset-origin", origin);
+    }
+    let response = request.send().await.with_context(|| format!("cannot reach {url}"))?;
+    let body = answer(response).await?;
+    if args.json {
+        println!("{body}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let answer: Value = serde_json::from_str(&body).context("the server's answer is not readable")?;
+    print!("{}", online_text(&answer)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The four parts for people.
+fn online_text(answer: &Value) -> Result<String> {
+    let plan: Plan =
+        serde_json::from_value(answer["plan"].clone()).context("the server's plan is not readable")?;
+    let access: Vec<UserAccessChange> = serde_json::from_value(answer["access_changes"].clone())
+        .context("the server's access changes are not readable")?;
+    let mut out = plan::text(&plan, "plan");
+    out.push_str(&text(&access));
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let flips = answer["flips"].as_array().map(Vec::as_slice).unwrap_or_default();
+    for f in flips {
+        let _ = writeln!(
+            out,
+            "  {}  {}  {} → {}  {} decision(s)",
+            s(&f["user"]),
+            s(&f["permission"]),
+            s(&f["from"]),
+            s(&f["to"]),
+            f["count"]
+        );
+    }
+    let _ =
+        writeln!(out, "flips: {} group(s) among {} replayed decision(s)", flips.len(), answer["replayed"]);
+    let vis = &answer["record_visibility"];
+    let rows = vis["changes"].as_array().map(Vec::as_slice).unwrap_or_default();
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "  {}  {}  +{} −{} record(s)",
+            s(&r["user"]),
+            s(&r["object"]),
+            r["gained"],
+            r["lost"]
+        );
+    }
+    let counted = if vis["counted"] == true {
+        format!("{} counted", vis["users_counted"])
+    } else {
+        "not counted (for owners, administrators and service keys)".to_owned()
+    };
+    let cap = if vis["truncated"] == true {
+        format!(", stopped at the cap of {}", vis["cap"])
+    } else {
+        String::new()
+    };
+    let _ = writeln!(out, "records: {} user(s) see other records, {counted}{cap}", vis["users_affected"]);
+    Ok(out)
+}
+
+fn offline(args: &Args, against: &std::path::Path) -> Result<ExitCode> {
     let now = chrono::Utc::now();
     let new = input::compile(&args.file, now)?.snapshot;
-    let old = input::compile(&args.against, now)?.snapshot;
+    let old = input::compile(against, now)?.snapshot;
     if old.workspace() != new.workspace() {
         bail!(
             "`{}` is workspace `{}` but `{}` is workspace `{}`; a simulation compares two versions of one workspace",
             args.file.display(),
             new.workspace(),
-            args.against.display(),
+            against.display(),
             old.workspace()
         );
     }

@@ -10,6 +10,8 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use permset_core::Assignment;
@@ -20,24 +22,28 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::routes::admin::require_auditor;
-use crate::routes::usage::UsageQuery;
+use crate::routes::usage::{csv_cell, UsageQuery};
 use crate::state::AppState;
 
 /// Every user's roles, how held, last use per grant, flags and proposed revocations.
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/review", tag = "admin",
     params(("ws" = String, Path, description = "workspace key"), UsageQuery),
-    responses((status = 200, description = "users, proposed_changes (docs/WHATIF.md)", body = Object),
+    responses((status = 200, description = "users, proposed_changes (docs/WHATIF.md); with `format=csv` one row per user and role", body = Object),
         (status = 403, body = crate::error::ErrorBody)))]
 pub(crate) async fn review(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<UsageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     require_auditor(&caller, &snapshot)?;
-    if query.format.as_deref().is_some_and(|f| f != "json") {
-        return Err(ApiError::bad_request("a review is JSON only; leave out `format`"));
-    }
+    let csv = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("unknown format `{other}`; use `json` or `csv`")))
+        }
+    };
     let now = Utc::now();
     let until = query.until.unwrap_or(now);
     let since = query.since.unwrap_or(until - Duration::days(i64::from(state.inner.settings.retention_days)));
@@ -111,8 +117,34 @@ pub(crate) async fn review(
         }
         users.insert(key.clone(), json!({ "account_owner": user.account_owner, "roles": roles }));
     }
-    Ok(Json(json!({
+    let report = json!({
         "workspace": snapshot.workspace(), "revision": snapshot.revision(), "since": since, "until": until,
         "users": users, "proposed_changes": proposed,
-    })))
+    });
+    if csv {
+        return Ok(([(header::CONTENT_TYPE, "text/csv")], to_csv(&report)).into_response());
+    }
+    Ok(Json(report).into_response())
+}
+
+/// One row per (user, role held): how, until when, in force, last used, flags.
+fn to_csv(report: &Value) -> String {
+    let mut out = String::from("user,role,held,expires_at,in_force,last_used,unused,expired\n");
+    for (user, u) in report["users"].as_object().into_iter().flatten() {
+        for r in u["roles"].as_array().into_iter().flatten() {
+            let cols = [
+                &Value::String(user.clone()),
+                &r["role"],
+                &r["held"],
+                &r["expires_at"],
+                &r["in_force"],
+                &r["last_used"],
+                &r["flags"]["unused"],
+                &r["flags"]["expired"],
+            ];
+            out.push_str(&cols.map(csv_cell).join(","));
+            out.push('\n');
+        }
+    }
+    out
 }

@@ -256,21 +256,26 @@ fn build(
     })
 }
 
+/// One CSV cell: null is empty; a cell with a separator, a quote or a line
+/// break is quoted, and one a spreadsheet would run as a formula is
+/// quoted and prefixed with `'`.
+pub(crate) fn csv_cell(v: &serde_json::Value) -> String {
+    let text = match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.contains([',', '"', '\n']) || text.starts_with(['=', '+', '-', '@']) {
+        format!("\"'{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
 /// One CSV for auditors: a `section` column, then the fields of each section's rows.
 fn to_csv(report: &serde_json::Value) -> String {
     let mut out = String::from("section,role,permission,access,via,user,count,last\n");
-    let cell = |v: &serde_json::Value| -> String {
-        let text = match v {
-            serde_json::Value::Null => String::new(),
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        if text.contains([',', '"', '\n']) || text.starts_with(['=', '+', '-', '@']) {
-            format!("\"'{}\"", text.replace('"', "\"\""))
-        } else {
-            text
-        }
-    };
+    let cell = csv_cell;
     let mut line = |cols: [&serde_json::Value; 8]| {
         out.push_str(&cols.map(cell).join(","));
         out.push('\n');
