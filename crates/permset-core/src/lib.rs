@@ -73,7 +73,7 @@ pub use snapshot::{CompileError, Snapshot};
 pub use suggest::{did_you_mean, nearest};
 pub use usage::GrantUse;
 pub use validate::{Diagnostic, Severity};
-pub use whatif::{access_changes, view_changes, AccessDelta, UserAccessChange, ViewChange};
+pub use whatif::{access_changes, flips, view_changes, AccessDelta, FlipGroup, UserAccessChange, ViewChange};
 
 /// A record: field name → JSON value. User and team fields hold keys; lookups hold the target's id.
 pub type Record = serde_json::Map<String, serde_json::Value>;

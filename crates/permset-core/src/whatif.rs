@@ -8,6 +8,9 @@
 //! the other. The what-if endpoint and `permset simulate` show this next to
 //! the plan of the change.
 //!
+//! [`flips`] replays decisions (the server's decision sample) on both
+//! snapshots and groups those whose answer differs (part 3).
+//!
 //! [`view_changes`] finds, for record visibility (part 4 of what-if), every
 //! (user, object) whose view predicate differs between the two snapshots:
 //! the store counts the records each would gain or lose sight of with the
@@ -16,12 +19,13 @@
 //! rewritten (`rule:premium` on both sides), a user moved to another team
 //! (`team` on both sides), a changed attribute a condition reads.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::condition::Expr;
+use crate::decide::Request;
 use crate::snapshot::Snapshot;
 
 /// How a user's access to one permission moves.
@@ -144,4 +148,48 @@ pub fn view_changes(old: &Snapshot, new: &Snapshot, now: DateTime<Utc>) -> Vec<V
         }
     }
     out
+}
+
+/// Replayed decisions of one user and permission whose answer flips one way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlipGroup {
+    /// The user key, as the decision named it.
+    pub user: String,
+    /// The permission, as the decision named it.
+    pub permission: String,
+    /// Whether the old snapshot allowed them (so the new one denies).
+    pub was_allowed: bool,
+    /// How many decisions flip.
+    pub count: u64,
+    /// The positions in the sample of the first `examples` of them.
+    pub examples: Vec<usize>,
+}
+
+/// Every decision of `sample` decided on `old` and on `new`; those whose
+/// answer differs, grouped by (user, permission, direction) in that order,
+/// with a count and the positions of the first `examples` of each group
+/// (in sample order: newest first when the sample is).
+pub fn flips(old: &Snapshot, new: &Snapshot, sample: &[Request<'_>], examples: usize) -> Vec<FlipGroup> {
+    let mut groups: BTreeMap<(&str, &str, bool), (u64, Vec<usize>)> = BTreeMap::new();
+    for (at, request) in sample.iter().enumerate() {
+        let was = old.check(request).is_allowed();
+        if new.check(request).is_allowed() == was {
+            continue;
+        }
+        let group = groups.entry((request.user, request.permission, was)).or_default();
+        group.0 += 1;
+        if group.1.len() < examples {
+            group.1.push(at);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((user, permission, was_allowed), (count, examples))| FlipGroup {
+            user: user.to_owned(),
+            permission: permission.to_owned(),
+            was_allowed,
+            count,
+            examples,
+        })
+        .collect()
 }

@@ -273,3 +273,92 @@ fn a_deleted_user_loses_everything_and_a_new_user_gains_everything() {
     // Nobody else moved.
     assert!(got.iter().all(|c| c.user == "u0" || c.user == "u9"));
 }
+
+/// One sampled decision: (user, permission, record, before), as the sample
+/// holds them — users and permissions as asked (unknown ones included).
+type Sampled = (String, String, Option<permset_core::Record>, Option<permset_core::Record>);
+
+fn customer() -> impl Strategy<Value = permset_core::Record> {
+    (
+        prop::sample::select(vec!["basic", "vip"]),
+        prop::sample::select(vec!["u0", "u1", "u2", "u9"]),
+        prop::sample::select(vec!["t0", "t1", "t9"]),
+    )
+        .prop_map(|(tier, assignee, team)| {
+            let value = serde_json::json!({ "tier": tier, "assignee": assignee, "assignee_team": team });
+            value.as_object().cloned().unwrap_or_default()
+        })
+}
+
+fn sampled() -> impl Strategy<Value = Sampled> {
+    let users = prop::sample::select(vec!["u0", "u1", "u2", "u3", "u4", "ghost"]);
+    let perms = prop::sample::select(vec![
+        "customers_view",
+        "customers_update",
+        "customers_edit",
+        "conversations_view",
+        "teams_view",
+        "customer_view",
+    ]);
+    (users, perms, prop::option::of(customer()), prop::option::weighted(0.3, customer())).prop_map(
+        |(user, permission, record, before)| {
+            let before = if record.is_some() { before } else { None };
+            (user.to_owned(), permission.to_owned(), record, before)
+        },
+    )
+}
+
+/// The brute-force flips: every decision decided on both snapshots; the
+/// differing ones listed, then counted and their first three positions
+/// taken per distinct (user, permission, old answer), in that order.
+fn brute_flips(
+    old: &Snapshot,
+    new: &Snapshot,
+    requests: &[permset_core::Request<'_>],
+) -> Vec<permset_core::FlipGroup> {
+    let differing: Vec<((String, String, bool), usize)> = requests
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| old.check(r).is_allowed() != new.check(r).is_allowed())
+        .map(|(i, r)| ((r.user.to_owned(), r.permission.to_owned(), old.check(r).is_allowed()), i))
+        .collect();
+    let keys: BTreeSet<(String, String, bool)> = differing.iter().map(|(k, _)| k.clone()).collect();
+    keys.into_iter()
+        .map(|key| {
+            let at: Vec<usize> = differing.iter().filter(|(k, _)| *k == key).map(|(_, i)| *i).collect();
+            permset_core::FlipGroup {
+                user: key.0,
+                permission: key.1,
+                was_allowed: key.2,
+                count: at.len() as u64,
+                examples: at.into_iter().take(3).collect(),
+            }
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Flips (what-if part 3) against replaying every sampled decision on both snapshots.
+    #[test]
+    fn flips_match_replaying_every_sampled_decision(
+        changes in prop::collection::vec(change(), 1..6),
+        sample in prop::collection::vec(sampled(), 0..60),
+    ) {
+        let (old, new, applied) = run(&changes);
+        prop_assume!(applied > 0);
+        let requests: Vec<permset_core::Request<'_>> = sample
+            .iter()
+            .map(|(user, permission, record, before)| permset_core::Request {
+                user, permission, record: record.as_ref(), before: before.as_ref(), now: now(),
+            })
+            .collect();
+        let got = permset_core::flips(&old, &new, &requests, 3);
+        prop_assert_eq!(&got, &brute_flips(&old, &new, &requests));
+        // The other way round, every group turns around; nothing flips against itself.
+        let back = permset_core::flips(&new, &old, &requests, 3);
+        prop_assert_eq!(back.iter().map(|g| g.count).sum::<u64>(), got.iter().map(|g| g.count).sum::<u64>());
+        prop_assert!(permset_core::flips(&new, &new, &requests, 3).is_empty());
+    }
+}

@@ -25,8 +25,6 @@
 //! (`ssn == "…"` gains 1), so counts go only to the same callers as the
 //! flip examples; anyone else sees how many users are affected.
 
-use std::collections::BTreeMap;
-
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
@@ -94,41 +92,43 @@ pub(crate) struct RecordVisibility {
 }
 
 /// The sampled decisions whose answer differs between `old` and `new`,
-/// both decided at `now`: groups of (user, permission, from, to), each with
-/// a count and up to [`EXAMPLES`] examples (newest first), ordered by user,
-/// permission, direction. The sample's scoped keys are not known: each is
-/// replayed for the user unscoped.
+/// both decided at `now` ([`permset_core::flips`]): groups of (user,
+/// permission, from, to), each with a count and, when `examples`, up to
+/// [`EXAMPLES`] sampled decisions (newest first). The sample's scoped keys
+/// are not known: each is replayed for the user unscoped.
 fn flips(old: &Snapshot, new: &Snapshot, sample: &[DecisionLogEntry], examples: bool) -> Vec<Value> {
     let now = Utc::now();
-    let mut groups: BTreeMap<(&str, &str, bool), (u64, Vec<Value>)> = BTreeMap::new();
-    for entry in sample {
-        let (record, before) = (
-            entry.record.as_ref().and_then(Value::as_object),
-            entry.before.as_ref().and_then(Value::as_object),
-        );
-        let request = Request { user: &entry.user, permission: &entry.permission, record, before, now };
-        let was = old.check(&request).is_allowed();
-        if new.check(&request).is_allowed() == was {
-            continue;
-        }
-        let group = groups.entry((&entry.user, &entry.permission, was)).or_default();
-        group.0 += 1;
-        if examples && group.1.len() < EXAMPLES {
-            group.1.push(json!({
-                "at": entry.at, "record_id": entry.record_id, "record": entry.record, "before": entry.before,
-                "logged": if entry.allowed { "allow" } else { "deny" }, "revision": entry.revision,
-            }));
-        }
-    }
-    groups
+    let requests: Vec<Request<'_>> = sample
+        .iter()
+        .map(|entry| Request {
+            user: &entry.user,
+            permission: &entry.permission,
+            record: entry.record.as_ref().and_then(Value::as_object),
+            before: entry.before.as_ref().and_then(Value::as_object),
+            now,
+        })
+        .collect();
+    let shown = if examples { EXAMPLES } else { 0 };
+    permset_core::flips(old, new, &requests, shown)
         .into_iter()
-        .map(|((user, permission, was), (count, shown))| {
+        .map(|group| {
+            let word = |allowed: bool| if allowed { "allow" } else { "deny" };
             let mut row = json!({
-                "user": user, "permission": permission,
-                "from": if was { "allow" } else { "deny" }, "to": if was { "deny" } else { "allow" },
-                "count": count,
+                "user": group.user, "permission": group.permission,
+                "from": word(group.was_allowed), "to": word(!group.was_allowed), "count": group.count,
             });
             if examples {
+                let shown: Vec<Value> = group
+                    .examples
+                    .iter()
+                    .filter_map(|&at| sample.get(at))
+                    .map(|e| {
+                        json!({
+                            "at": e.at, "record_id": e.record_id, "record": e.record, "before": e.before,
+                            "logged": word(e.allowed), "revision": e.revision,
+                        })
+                    })
+                    .collect();
                 row["examples"] = Value::Array(shown);
             }
             row
