@@ -50,8 +50,13 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
             Some(origin) => format!("{} ({origin})", s(&e["action"])),
             None => s(&e["action"]),
         };
-        let line =
-            format!("{:>5}  {}  {}  {action}  {}", e["seq"], s(&e["at"]), s(&e["actor"]), s(&e["reason"]));
+        let line = format!(
+            "{:>5}  {}  {}  {action}  {}",
+            e["seq"].as_u64().unwrap_or_default(),
+            s(&e["at"]),
+            s(&e["actor"]),
+            s(&e["reason"])
+        );
         println!("{}", line.trim_end());
     }
     Ok(ExitCode::SUCCESS)

@@ -109,7 +109,9 @@ fn text(report: &Value) -> Result<String> {
     }
     out.push_str("powerful holders:\n");
     for p in rows("powerful")? {
-        let what = if p["permission"].is_null() {
+        let what = if p["field"].is_string() {
+            format!("{} {} ({})", s(&p["field"]), s(&p["access"]), s(&p["reason"]))
+        } else if p["permission"].is_null() {
             s(&p["reason"])
         } else {
             format!("{} {}", s(&p["permission"]), s(&p["access"]))
