@@ -202,3 +202,24 @@ async fn the_number_of_users_counted_is_capped_and_the_answer_says_so() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_the_four_parts() {
+    on_each_backend_with(FIXTURE, |s| async move {
+        let doc = s.key(None).get("/v1/openapi.json").await.ok(StatusCode::OK).clone();
+        let schemas = &doc["components"]["schemas"];
+        for part in ["plan", "access_changes", "replayed", "flips", "record_visibility", "revision"] {
+            assert!(
+                schemas["Simulation"]["properties"].get(part).is_some(),
+                "{part}: {}",
+                schemas["Simulation"]
+            );
+        }
+        for field in ["users_affected", "users_counted", "cap", "truncated", "counted", "changes"] {
+            assert!(schemas["RecordVisibility"]["properties"].get(field).is_some(), "{field}");
+        }
+        let ok = &doc["paths"]["/v1/workspaces/{ws}/simulate"]["post"]["responses"]["200"];
+        assert!(ok.to_string().contains("#/components/schemas/Simulation"), "{ok}");
+    })
+    .await;
+}
