@@ -1,10 +1,12 @@
-// changes.js — Access rules (validated as you type by a simulate of
-// put_access_rule: the server's parser answers) and Changes (the audit log
-// with the chain's verify status).
+// changes.js — Access rules and objects (each object's definition from
+// objects.js; rules validated as you type by a simulate of put_access_rule:
+// the server's parser answers) and Changes (the audit log with the chain's
+// verify status).
 
 import { api, enc } from './api.js';
 import { h, fill, fmt } from './dom.js';
 import { state, can, commit, route } from './app.js';
+import { objectEditor } from './objects.js';
 
 function usedBy(object, rule) {
   return state.roles.filter((r) => Object.entries(r.role.grants || {}).some(([p, g]) => p.startsWith(`${object}_`)
@@ -47,8 +49,10 @@ function ruleEditor(object, name, condition, isNew) {
 export async function rulesPage(page) {
   const objects = Object.entries(state.schema.objects).map(([object, o]) => h('section.card',
     h('h2', object),
-    h('p.small.muted', `owner field: ${o.owner_field ?? '—'} · team field: ${o.team_field ?? '—'} · list: ${o.list_visibility}`,
+    h('p.small.muted', `owner field: ${o.owner_field ?? '—'} · team field: ${o.team_field ?? '—'} · list: ${o.list_visibility ?? 'everyone'}`,
       ' · protected: ', Object.entries(o.fields).filter(([, f]) => f.protected).map(([f]) => f).join(', ') || 'none'),
+    h('details.object-def', { open: state.drafts.has(`object:${object}`) }, h('summary', `Definition of ${object}: fields, owner and team fields, list visibility`), objectEditor(object)),
+    h('h3', 'Access rules'),
     Object.entries(state.rules[object] || {}).map(([name, c]) => ruleEditor(object, name, c, false)),
     ruleEditor(object, '', '', true)));
   fill(page, h('div', h('h1', 'Access rules and objects'), objects));
