@@ -4,7 +4,9 @@
 //! decisions and rebuilds, permset vs cedar-policy vs casbin-rs), `server`
 //! (decisions through `permset serve` over loopback), `lists` (the first
 //! page of a filtered list over many records, SQLite and PostgreSQL) and
-//! `memory` (compile time and peak RSS of a million-user workspace).
+//! `memory` (compile time and peak RSS of a million-user workspace) and
+//! `console` (each admin console page's time to interactive in Chromium on
+//! 1,000 roles and 10,000 users).
 
 mod command;
 
@@ -28,6 +30,8 @@ enum Command {
     Lists(command::lists::Args),
     /// Compile time and memory (peak RSS) of a workspace of a million users.
     Memory(command::memory::Args),
+    /// Each admin console page's time to interactive in Chromium on a large workspace.
+    Console(command::console::Args),
 }
 
 fn main() {
@@ -37,6 +41,7 @@ fn main() {
         Command::Server(args) => command::server::run(&args),
         Command::Lists(args) => command::lists::run(&args),
         Command::Memory(args) => command::memory::run(&args),
+        Command::Console(args) => command::console::run(&args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

@@ -89,7 +89,7 @@ function userDetail(detail, key) {
     h('h3', 'Through teams'), viaTeams.length ? h('ul', viaTeams) : h('p.muted', 'None.'),
     viaTeams.length ? gateNotice(key, gate) : null,
     h('h3', 'Teams'),
-    h('ul', (u.teams || []).map((t) => h('li', t, ' ', h('button', { type: 'button', disabled: !teamsAllowed, 'aria-label': `Leave ${t}`, onclick: async () => {
+    h('ul', (u.teams || []).map((t) => h('li', t, ' ', h('button', { type: 'button', disabled: !teamsAllowed, 'aria-label': `Remove from ${t}`, onclick: async () => {
       const done = await commit({ op: 'remove_member', team: t, user: key }, (reason) => api(`teams/${enc(t)}/members/${enc(key)}`, { method: 'DELETE', reason }), out);
       if (done) route();
     } }, 'Remove')))),
