@@ -44,7 +44,12 @@ async function readyMark(page, name) {
   return page.evaluate((n) => {
     const ready = performance.getEntriesByName(`permset:ready:${n}`).at(-1);
     const route = performance.getEntriesByName(`permset:route:${n}`).at(-1);
-    return { ready: ready.startTime, routed: ready.startTime - route.startTime };
+    // Where a cold load's time goes: the API answers (the last one's end, the largest).
+    const api = performance.getEntriesByType('resource').filter((e) => e.name.includes('/v1/'));
+    const biggest = api.sort((a, b) => b.encodedBodySize - a.encodedBodySize).slice(0, 3)
+      .map((e) => `${new URL(e.name).pathname.split('/').slice(4).join('/')} ${(e.encodedBodySize / 1024).toFixed(0)} KiB ${(e.responseEnd - e.requestStart).toFixed(0)} ms`);
+    const apiEnd = Math.max(0, ...api.map((e) => e.responseEnd));
+    return { ready: ready.startTime, routed: ready.startTime - route.startTime, apiEnd, biggest };
   }, name);
 }
 
@@ -73,6 +78,9 @@ try {
         }, [filter, query]);
       }
       await page.close();
+      if (run === RUNS && !process.env.JSON) {
+        console.error(`${name}: cold ${cold.ready.toFixed(0)} ms, API answers done at ${cold.apiEnd.toFixed(0)} ms; largest: ${cold.biggest.join(', ')}`);
+      }
       if (run > 0) {
         samples[name].cold.push(cold.ready);
         samples[name].nav.push(nav.routed);

@@ -8,9 +8,12 @@ import { h, fill, select, fmt, refusal } from './dom.js';
 import { state } from './app.js';
 
 export async function troubleshootPage(page) {
-  const users = h('datalist#ts-users', Object.keys(state.users).map((u) => h('option', { value: u })));
+  // Ten thousand user options cost more than the rest of the page: they are
+  // added when the user field is first focused, not when the page is drawn.
+  const users = h('datalist#ts-users');
+  const fillUsers = () => { if (!users.firstChild) fill(users, Object.keys(state.users).map((u) => h('option', { value: u }))); };
   const perms = h('datalist#ts-perms', state.permissions.map((p) => h('option', { value: p })));
-  const user = h('input', { id: 'ts-user', list: 'ts-users', required: true, autocomplete: 'off' });
+  const user = h('input', { id: 'ts-user', list: 'ts-users', required: true, autocomplete: 'off', onfocus: fillUsers });
   const perm = h('input', { id: 'ts-permission', list: 'ts-perms', required: true, autocomplete: 'off' });
   const object = select({ id: 'ts-object', 'aria-label': 'Object' }, [['', '(no record)'], ...Object.keys(state.schema.objects)]);
   const id = h('input', { id: 'ts-record', autocomplete: 'off', placeholder: 'record id' });
