@@ -79,7 +79,11 @@ async fn console_scenario_in_chromium() {
     // directly (contributor lacks it): the teams_view gate the console must show.
     let nina = json!({ "kind": "agent", "teams": ["tier1"] });
     server.user("olivia").put("users/nina", nina).await.ok(StatusCode::OK);
-    server.user("olivia").post("assignments", json!({ "user": "nina", "role": "contributor" })).await.ok(StatusCode::OK);
+    server
+        .user("olivia")
+        .post("assignments", json!({ "user": "nina", "role": "contributor" }))
+        .await
+        .ok(StatusCode::OK);
 
     let base = server.base.clone();
     let output = tokio::task::spawn_blocking(move || {
@@ -150,7 +154,8 @@ async fn schema_exposes_declared_objects_and_settings() {
     assert!(declared.get("ssn").is_some() && declared.get("name").is_some(), "{declared}");
     assert!(body["schema"]["objects"]["conversations"].is_object());
     assert!(body["declared"]["objects"].get("conversations").is_none(), "{}", body["declared"]);
-    let off = WORKSPACE.replace("team_roles_require_teams_view: true", "team_roles_require_teams_view: false");
+    let off =
+        WORKSPACE.replace("team_roles_require_teams_view: true", "team_roles_require_teams_view: false");
     assert_ne!(off, WORKSPACE);
     server.user("olivia").apply(&off).await.ok(StatusCode::OK);
     let schema = server.user("rita").get("schema").await;

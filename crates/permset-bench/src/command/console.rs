@@ -90,7 +90,8 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         let store = Store::open(&url).await?;
         store.create_workspace(WORKSPACE, "bench").await?;
         store.apply(WORKSPACE, "bench", &model, "console benchmark workspace", false).await?;
-        let spec = KeySpec { user: Some(OWNER.into()), role: None, label: "console bench".into(), expires_at: None };
+        let spec =
+            KeySpec { user: Some(OWNER.into()), role: None, label: "console bench".into(), expires_at: None };
         let (_, secret) = store.create_key(WORKSPACE, "bench", spec).await?;
         anyhow::Ok((store, secret))
     })?;

@@ -36,15 +36,13 @@ pub(crate) async fn get_schema(
 ) -> Result<Json<Value>, ApiError> {
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     let permissions: Vec<&str> = snapshot.permission_names().collect();
-    Ok(Json(
-        json!({
-            "schema": snapshot.schema(),
-            "declared": snapshot.model().schema,
-            "settings": snapshot.model().settings,
-            "permissions": permissions,
-            "revision": snapshot.revision(),
-        }),
-    ))
+    Ok(Json(json!({
+        "schema": snapshot.schema(),
+        "declared": snapshot.model().schema,
+        "settings": snapshot.model().settings,
+        "permissions": permissions,
+        "revision": snapshot.revision(),
+    })))
 }
 
 /// Declares or replaces a custom object, or extends a standard one (`klasses_update`).
