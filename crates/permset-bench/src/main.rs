@@ -3,9 +3,11 @@
 //! One subcommand per module under `command/`: `engines` (in-process
 //! decisions and rebuilds, permset vs cedar-policy vs casbin-rs), `server`
 //! (decisions through `permset serve` over loopback), `lists` (the first
-//! page of a filtered list over many records, SQLite and PostgreSQL) and
-//! `memory` (compile time and peak RSS of a million-user workspace) and
-//! `simulate` (what-if on 10,000 users and 100,000 sampled decisions).
+//! page of a filtered list over many records, SQLite and PostgreSQL),
+//! `memory` (compile time and peak RSS of a million-user workspace),
+//! `simulate` (what-if on 10,000 users and 100,000 sampled decisions) and
+//! `console` (each admin console page's time to interactive in Chromium on
+//! 1,000 roles and 10,000 users).
 
 mod command;
 
@@ -31,6 +33,8 @@ enum Command {
     Memory(command::memory::Args),
     /// What-if (`POST /simulate`) of a role edit on 10,000 users, 60 roles, 100,000 sampled decisions.
     Simulate(command::simulate::Args),
+    /// Each admin console page's time to interactive in Chromium on a large workspace.
+    Console(command::console::Args),
 }
 
 fn main() {
@@ -41,6 +45,7 @@ fn main() {
         Command::Lists(args) => command::lists::run(&args),
         Command::Memory(args) => command::memory::run(&args),
         Command::Simulate(args) => command::simulate::run(&args),
+        Command::Console(args) => command::console::run(&args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

@@ -75,6 +75,16 @@ async fn console_scenario_in_chromium() {
     let hostile = json!({ "description": "<img src=x onerror=\"window.__pwned=1\">", "grants": { "customers_view": "all" } });
     server.user("olivia").put("roles/hostile_markup", hostile).await.ok(StatusCode::OK);
 
+    // nina is in tier1 (whose role is support_agent) but holds no teams_view
+    // directly (contributor lacks it): the teams_view gate the console must show.
+    let nina = json!({ "kind": "agent", "teams": ["tier1"] });
+    server.user("olivia").put("users/nina", nina).await.ok(StatusCode::OK);
+    server
+        .user("olivia")
+        .post("assignments", json!({ "user": "nina", "role": "contributor" }))
+        .await
+        .ok(StatusCode::OK);
+
     let base = server.base.clone();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
@@ -109,9 +119,50 @@ async fn console_scenario_in_chromium() {
         role.ok(StatusCode::OK)["role"]["grants"]["customers_update"]["access"],
         json!({ "limited": [{ "rule": "premium" }] })
     );
+    // A custom action's cell took a rule like a standard one.
+    assert_eq!(
+        role.ok(StatusCode::OK)["role"]["grants"]["customers_merge"]["access"],
+        json!({ "limited": [{ "rule": "premium" }] })
+    );
     // The Administrator's forced save changed nothing.
     let set_a = server.user("olivia").get("roles/set_a").await;
     assert!(set_a.ok(StatusCode::OK)["role"]["grants"].get("customers_delete").is_none(), "{}", set_a.text);
+    // The owner's new protected field is in the schema; the Administrator's
+    // refused removal of the protected `ssn` left it there.
+    let schema = server.user("olivia").get("schema").await;
+    let customers = &schema.ok(StatusCode::OK)["schema"]["objects"]["customers"]["fields"];
+    assert_eq!(customers["loyalty_id"], json!({ "type": "string", "protected": true, "indexed": false }));
+    assert_eq!(customers["ssn"]["protected"], json!(true), "{customers}");
+    // nina's directly assigned light_agent (teams_view) made tier1's roles count.
+    let nina = server.user("olivia").get("users/nina").await;
+    assert!(nina.ok(StatusCode::OK)["roles"].to_string().contains("support_agent"), "{}", nina.text);
+}
+
+/// GET /schema says what the console needs beside the merged schema: the
+/// workspace's own declarations (what PUT /schema/objects/{o} replaces) and
+/// its settings, the teams_view gate among them; the OpenAPI document says so too.
+#[tokio::test]
+async fn schema_exposes_declared_objects_and_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("schema.db").display())).await.unwrap();
+    let server = common::boot("sqlite", store, WORKSPACE).await;
+    let schema = server.user("rita").get("schema").await;
+    let body = schema.ok(StatusCode::OK);
+    assert_eq!(body["settings"], json!({ "team_roles_require_teams_view": true }));
+    // customers is a standard object: declared holds only what the workspace adds.
+    let declared = &body["declared"]["objects"]["customers"]["fields"];
+    assert!(declared.get("ssn").is_some() && declared.get("name").is_some(), "{declared}");
+    assert!(body["schema"]["objects"]["conversations"].is_object());
+    assert!(body["declared"]["objects"].get("conversations").is_none(), "{}", body["declared"]);
+    let off =
+        WORKSPACE.replace("team_roles_require_teams_view: true", "team_roles_require_teams_view: false");
+    assert_ne!(off, WORKSPACE);
+    server.user("olivia").apply(&off).await.ok(StatusCode::OK);
+    let schema = server.user("rita").get("schema").await;
+    assert_eq!(schema.ok(StatusCode::OK)["settings"]["team_roles_require_teams_view"], json!(false));
+    let doc = server.key(None).get("/v1/openapi.json").await;
+    let text = doc.text.clone();
+    assert!(text.contains("team_roles_require_teams_view") && text.contains("declared"), "openapi");
 }
 
 /// The console's files are served from the binary with a CSP that allows only

@@ -1,5 +1,6 @@
 //! The subcommands of `permset-bench`, one per file.
 
+pub(crate) mod console;
 pub(crate) mod engines;
 pub(crate) mod lists;
 pub(crate) mod memory;

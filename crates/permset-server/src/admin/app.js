@@ -8,11 +8,12 @@ import { rolesPage } from './roles.js';
 import { peoplePage } from './people.js';
 import { troubleshootPage } from './troubleshoot.js';
 import { rulesPage, changesPage } from './changes.js';
+import { buildIndex } from './derive.js';
 
 const $ = (id) => document.getElementById(id);
 
 /** The workspace as the acting user sees it; reloaded after each write. */
-export const state = { schema: null, roles: [], assignments: { users: {}, teams: {} }, users: {}, teams: {}, rules: {}, can: {}, owner: false, drafts: new Map() };
+export const state = { schema: null, declared: {}, settings: {}, roles: [], assignments: { users: {}, teams: {} }, users: {}, teams: {}, rules: {}, can: {}, owner: false, drafts: new Map(), index: null };
 
 async function optional(promise, fallback) {
   try { return await promise; } catch (e) { if (e instanceof ApiError && e.status === 403) return fallback; throw e; }
@@ -31,6 +32,8 @@ export async function load() {
     api(`users/${encodeURIComponent(s.actor)}/permissions`),
   ]);
   state.schema = schema.schema;
+  state.declared = schema.declared || {};
+  state.settings = schema.settings || {};
   state.permissions = schema.permissions;
   state.revision = schema.revision;
   state.roles = roles.roles;
@@ -42,6 +45,7 @@ export async function load() {
   state.can = {};
   for (const p of perms.permissions) if (p.access !== 'none') state.can[p.permission] = p.access;
   if (state.owner) for (const p of state.permissions) state.can[p] = 'all';
+  state.index = buildIndex(state);
 }
 
 /** May the acting user use `permission` at all (role-level)? */
@@ -55,11 +59,17 @@ export async function route() {
     if (a.dataset.page === name) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
   const page = $('page');
+  // The marks let a benchmark (crates/permset-bench console) time each page
+  // from the route's start to its list being drawn, in the browser itself.
+  performance.mark(`permset:route:${name}`);
+  delete page.dataset.ready;
   try {
     await (pages[name] || rolesPage)(page);
   } catch (e) {
     fill(page, refusal(e));
   }
+  performance.mark(`permset:ready:${name}`);
+  page.dataset.ready = name;
 }
 
 /**

@@ -1,15 +1,34 @@
-// changes.js — Access rules (validated as you type by a simulate of
-// put_access_rule: the server's parser answers) and Changes (the audit log
-// with the chain's verify status).
+// changes.js — Access rules and objects (each object's definition from
+// objects.js; rules validated as you type by a simulate of put_access_rule:
+// the server's parser answers) and Changes (the audit log with the chain's
+// verify status).
 
 import { api, enc } from './api.js';
 import { h, fill, fmt } from './dom.js';
 import { state, can, commit, route } from './app.js';
+import { objectEditor } from './objects.js';
 
-function usedBy(object, rule) {
-  return state.roles.filter((r) => Object.entries(r.role.grants || {}).some(([p, g]) => p.startsWith(`${object}_`)
-    && JSON.stringify(g.access).includes(JSON.stringify({ rule })))).map((r) => r.key);
+/** `object/rule` → the roles whose grants use the rule, in one pass over the roles. */
+function ruleUsers() {
+  const out = new Map();
+  for (const r of state.roles) {
+    for (const [p, g] of Object.entries(r.role.grants || {})) {
+      const limits = g?.access?.limited;
+      if (!Array.isArray(limits)) continue;
+      for (const l of limits) {
+        if (!l || typeof l !== 'object' || !('rule' in l)) continue;
+        const object = Object.keys(state.schema.objects).find((o) => p.startsWith(`${o}_`));
+        const key = `${object}/${l.rule}`;
+        const list = out.get(key) || [];
+        if (!list.includes(r.key)) list.push(r.key);
+        out.set(key, list);
+      }
+    }
+  }
+  return out;
 }
+let ruleUse = new Map();
+const usedBy = (object, rule) => ruleUse.get(`${object}/${rule}`) || [];
 
 function ruleEditor(object, name, condition, isNew) {
   const allowed = can('roles_manage');
@@ -39,19 +58,33 @@ function ruleEditor(object, name, condition, isNew) {
       (reason) => api(`access_rules/${enc(object)}/${enc(rule)}`, { method: 'PUT', body: { condition: cond.value }, reason }), out);
     if (done) route();
   } }, 'Save…');
-  const users = isNew ? [] : usedBy(object, name);
+  const using = isNew ? [] : usedBy(object, name);
   return h('div.rule', h('div.row', isNew ? nameInput : h('strong', name), cond, save),
-    status, isNew ? null : h('p.small.muted', users.length ? `used by ${users.join(', ')}` : 'used by no role'), out);
+    status, isNew ? null : h('p.small.muted', using.length ? `used by ${using.slice(0, 30).join(', ')}${using.length > 30 ? ` and ${using.length - 30} more` : ''}` : 'used by no role'), out);
 }
 
 export async function rulesPage(page) {
+  ruleUse = ruleUsers();
   const objects = Object.entries(state.schema.objects).map(([object, o]) => h('section.card',
     h('h2', object),
-    h('p.small.muted', `owner field: ${o.owner_field ?? '—'} · team field: ${o.team_field ?? '—'} · list: ${o.list_visibility}`,
+    h('p.small.muted', `owner field: ${o.owner_field ?? '—'} · team field: ${o.team_field ?? '—'} · list: ${o.list_visibility ?? 'everyone'}`,
       ' · protected: ', Object.entries(o.fields).filter(([, f]) => f.protected).map(([f]) => f).join(', ') || 'none'),
+    h('details.object-def', { open: state.drafts.has(`object:${object}`) }, h('summary', `Definition of ${object}: fields, owner and team fields, list visibility`), objectEditor(object)),
+    h('h3', 'Access rules'),
     Object.entries(state.rules[object] || {}).map(([name, c]) => ruleEditor(object, name, c, false)),
     ruleEditor(object, '', '', true)));
   fill(page, h('div', h('h1', 'Access rules and objects'), objects));
+}
+
+/** Whether a JSON value has fewer than `n` nodes (stops counting at `n`). */
+function smallerThan(v, n) {
+  let left = n;
+  const walk = (x) => {
+    if (--left <= 0) return false;
+    if (x && typeof x === 'object') for (const c of Object.values(x)) if (!walk(c)) return false;
+    return true;
+  };
+  return walk(v);
 }
 
 /** The paths where two JSON values differ, one readable line each. */
@@ -66,15 +99,27 @@ function diff(before, after, path = '', out = []) {
   return out;
 }
 
+/** Entries shown per page of the log, newest first. */
+const AUDIT_PAGE = 50;
+
 export async function changesPage(page) {
-  const [verify, audit] = await Promise.all([api('audit/verify'), api('audit?after=0&limit=1000')]);
+  const verify = await api('audit/verify');
+  // Only the newest entries are read: `after` is a sequence number, and the
+  // chain's length comes with its verification.
+  const older = Number(location.hash.split('/')[1] || 0);
+  const after = Math.max(0, verify.entries - AUDIT_PAGE * (older + 1));
+  const audit = await api(`audit?after=${after}&limit=${AUDIT_PAGE}`);
   const ok = verify.first_broken === null;
   const banner = h('p', { id: 'chain-status', class: ok ? 'notice ok' : 'notice bad' },
     ok ? `Chain verified: ${verify.entries} entries up to revision ${verify.revision}${verify.keyed_from ? `, keyed from entry ${verify.keyed_from}` : ' (unkeyed)'}`
       : `Chain broken at entry ${verify.first_broken}: ${verify.problem}`,
     h('span.small.muted', ` head ${String(verify.head).slice(0, 16)}…`));
   const entries = audit.entries.slice().reverse();
-  fill(page, h('div', h('h1', 'Changes'), banner,
+  const pager = h('div.row.pager',
+    older > 0 ? h('a', { href: `#changes/${older - 1}` }, '‹ Newer') : h('span'),
+    h('span.muted', `entries ${after + 1}–${after + entries.length} of ${verify.entries}`),
+    after > 0 ? h('a', { href: `#changes/${older + 1}` }, 'Older ›') : h('span'));
+  fill(page, h('div', h('h1', 'Changes'), banner, pager,
     h('div.card', h('table.audit',
       h('thead', h('tr', ['#', 'when', 'who', 'action', 'why', 'what changed'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', entries.map((e) => h('tr', h('td', e.seq), h('td.small', e.at.replace('T', ' ').slice(0, 19)), h('td', e.actor), h('td', e.action),
@@ -89,7 +134,16 @@ function whatChanged(e) {
     return h('span', `${e.action === 'create_key' ? 'key created' : 'key revoked'}: ${k.id} for ${k.user ?? 'the service principal'}${k.role ? `, limited to ${k.role}` : ''}${k.label ? ` (${k.label})` : ''}`);
   }
   if (!e.before || !e.after || e.action.endsWith('_key')) return h('span.muted', `${e.action.replace('_', ' ')}: ${fmt(e.after ?? e.before).slice(0, 160)}`);
-  const lines = diff(e.before, e.after).map(([s, p, v]) => h('li', { class: s === '+' ? 'add' : s === '−' ? 'del' : 'mod' }, `${s} ${p}: ${v}`.slice(0, 240)));
-  if (lines.length <= 6) return h('ul.diff', lines);
-  return h('details', h('summary', `${lines.length} changes`), h('ul.diff', lines));
+  const lines = () => diff(e.before, e.after).map(([s, p, v]) => h('li', { class: s === '+' ? 'add' : s === '−' ? 'del' : 'mod' }, `${s} ${p}: ${v}`.slice(0, 240)));
+  // A whole-workspace entry (apply) holds the model twice: its diff is
+  // worked out only when someone opens it, so the log draws at once.
+  if (!smallerThan(e.before, 2000) || !smallerThan(e.after, 2000)) {
+    const list = h('ul.diff');
+    const box = h('details', h('summary', 'a large change: open to see the differences'), list);
+    box.addEventListener('toggle', () => { if (box.open && !list.firstChild) fill(list, lines()); });
+    return box;
+  }
+  const shown = lines();
+  if (shown.length <= 6) return h('ul.diff', shown);
+  return h('details', h('summary', `${shown.length} changes`), h('ul.diff', shown));
 }

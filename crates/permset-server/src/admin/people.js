@@ -1,5 +1,6 @@
 // people.js — users and teams with their roles: assign and unassign (with an
-// optional expiry), team membership, account owners (changeable by owners only).
+// optional expiry), team membership, account owners (changeable by owners only),
+// and the teams_view gate where a team's roles do not count for a member.
 
 import { api, enc } from './api.js';
 import { h, fill, select, pagedList } from './dom.js';
@@ -74,7 +75,10 @@ function userDetail(detail, key) {
     const done = await commit({ op: 'put_user', user: key, def }, (reason) => api(`users/${enc(key)}`, { method: 'PUT', body: def, reason }), out);
     if (done) route(); else owner.checked = u.account_owner;
   });
-  const viaTeams = (u.teams || []).flatMap((t) => rolesOf('teams', t).map((a) => h('li', `${a.role} through team ${t}`, a.expires_at ? ` (until ${a.expires_at})` : '')));
+  const gate = state.index.teamRolesCount(key);
+  const viaTeams = (u.teams || []).flatMap((t) => rolesOf('teams', t).map((a) => h('li', { class: gate.counts ? null : 'gated' },
+    h('a', { href: `#roles/${enc(a.role)}` }, a.role), ` through team ${t}`, a.expires_at ? ` (until ${a.expires_at})` : '',
+    gate.counts ? null : h('span.badge.gated', 'does not count'))));
   const teamsAllowed = can('teams_update');
   const addTeam = select({ 'aria-label': 'Team to join', id: 'join-team', disabled: !teamsAllowed }, Object.keys(state.teams).filter((t) => !(u.teams || []).includes(t)));
   fill(detail, h('div.card',
@@ -83,8 +87,9 @@ function userDetail(detail, key) {
     out,
     h('h3', 'Roles'), roleTable('users', key, out), assignForm('users', key, out),
     h('h3', 'Through teams'), viaTeams.length ? h('ul', viaTeams) : h('p.muted', 'None.'),
+    viaTeams.length ? gateNotice(key, gate) : null,
     h('h3', 'Teams'),
-    h('ul', (u.teams || []).map((t) => h('li', t, ' ', h('button', { type: 'button', disabled: !teamsAllowed, 'aria-label': `Leave ${t}`, onclick: async () => {
+    h('ul', (u.teams || []).map((t) => h('li', t, ' ', h('button', { type: 'button', disabled: !teamsAllowed, 'aria-label': `Remove from ${t}`, onclick: async () => {
       const done = await commit({ op: 'remove_member', team: t, user: key }, (reason) => api(`teams/${enc(t)}/members/${enc(key)}`, { method: 'DELETE', reason }), out);
       if (done) route();
     } }, 'Remove')))),
@@ -95,13 +100,26 @@ function userDetail(detail, key) {
     } }, 'Add'))));
 }
 
+/** Says whether a user's team roles count (decision rule 3, the teams_view gate). */
+function gateNotice(user, gate) {
+  if (!state.index.gateOn) return h('p.small.muted', 'Team roles count for every member: the workspace does not require teams_view.');
+  if (gate.counts) return h('p.small.muted', `Team roles count for ${user}: ${user} holds teams_view through ${gate.via}, assigned directly.`);
+  return h('p.notice#teams-view-gate', { role: 'note' },
+    `These team roles do not count for ${user}: ${user} holds no teams_view through a directly assigned role, `
+    + 'and this workspace requires it (team_roles_require_teams_view). Assign a role with teams_view directly to make them count.');
+}
+
 function teamDetail(detail, key) {
   const out = h('div.refusal-slot');
-  const members = Object.entries(state.users).filter(([, u]) => (u.teams || []).includes(key)).map(([k]) => k);
+  const members = state.index.members(key);
   fill(detail, h('div.card',
     h('h2', state.teams[key].name || key), h('p.muted', key),
     out,
     h('h3', 'Roles (each member receives them)'), roleTable('teams', key, out), assignForm('teams', key, out),
     h('h3', `Members (${members.length})`),
-    h('ul', members.map((m) => h('li', h('a', { href: `#people/user/${enc(m)}` }, m))))));
+    h('ul', members.map((m) => {
+      const counts = state.index.teamRolesCount(m).counts;
+      return h('li', h('a', { href: `#people/user/${enc(m)}` }, m),
+        counts ? null : h('span.badge.gated', { title: 'no teams_view through a directly assigned role' }, "team's roles do not count"));
+    }))));
 }

@@ -8,17 +8,36 @@ import { state, can, commit, showRefusal, route } from './app.js';
 
 const STANDARD = ['view', 'create', 'update', 'delete', 'export'];
 
-/** Holders of `role`: users directly (with expiry) and teams. */
-function holders(role) {
-  const users = [];
-  const teams = [];
-  for (const [u, list] of Object.entries(state.assignments.users || {})) {
-    for (const a of list) if (a.role === role) users.push([u, a.expires_at]);
-  }
-  for (const [t, list] of Object.entries(state.assignments.teams || {})) {
-    for (const a of list) if (a.role === role) teams.push([t, a.expires_at]);
-  }
-  return { users, teams };
+/** A short line for the list: how many hold `role` directly and through which teams. */
+function holdersLine(role) {
+  const ix = state.index;
+  const users = ix.directUsers(role).length;
+  const teams = ix.teams(role).map(([t]) => `${t} (${ix.members(t).length})`);
+  const parts = [`${users} user${users === 1 ? '' : 's'} directly`];
+  if (teams.length) parts.push(`teams: ${teams.slice(0, 3).join(', ')}${teams.length > 3 ? ` +${teams.length - 3}` : ''}`);
+  return parts.join(' · ');
+}
+
+/** Who holds `role`: users directly (with expiry), and each team with its members,
+ * marking the members for whom the team's roles do not count (the teams_view gate). */
+function holdersBox(role) {
+  const ix = state.index;
+  const users = ix.directUsers(role);
+  const teams = ix.teams(role);
+  if (!users.length && !teams.length) return h('div.holders', h('h3', 'Held by'), h('p.muted', 'nobody'));
+  return h('div.holders', h('h3', 'Held by'),
+    users.length ? h('p.small', h('strong', `Directly (${users.length}): `),
+      users.slice(0, 100).map(([u, exp]) => h('a.chip', { href: `#people/user/${enc(u)}` }, u, exp ? ` until ${exp.slice(0, 10)}` : '')),
+      users.length > 100 ? h('span.muted', ` … and ${users.length - 100} more`) : null) : null,
+    teams.map(([t, exp]) => {
+      const members = ix.members(t);
+      const ignored = new Set(members.filter((m) => !ix.teamRolesCount(m).counts));
+      return h('p.small.team-holders', h('strong', 'Through team '), h('a.chip.team', { href: `#people/team/${enc(t)}` }, t),
+        exp ? ` until ${exp.slice(0, 10)}` : '', ` — ${members.length} member${members.length === 1 ? '' : 's'}: `,
+        members.slice(0, 50).map((m) => h('span.chip', { class: ignored.has(m) ? 'chip gated' : 'chip' }, m,
+          ignored.has(m) ? ' (does not count: no teams_view)' : '')),
+        members.length > 50 ? h('span.muted', ` … and ${members.length - 50} more`) : null);
+    }));
 }
 
 export async function rolesPage(page) {
@@ -28,14 +47,11 @@ export async function rolesPage(page) {
     label: 'permission sets',
     items: state.roles,
     match: (r, q) => r.key.toLowerCase().includes(q) || (r.role.description || '').toLowerCase().includes(q),
-    render: (r) => {
-      const hold = holders(r.key);
-      return h('a.item', { href: `#roles/${enc(r.key)}`, 'aria-current': r.key === selected ? 'true' : null },
-        h('span.name', r.key),
-        r.system ? h('span.badge.system', { title: 'system role: clone it to customise' }, 'system · locked') : h('span.badge.custom', 'custom'),
-        state.drafts.has(r.key) ? h('span.badge.draft', 'unsaved') : null,
-        h('span.muted.small', `${hold.users.length} user(s), ${hold.teams.length} team(s)`));
-    },
+    render: (r) => h('a.item', { href: `#roles/${enc(r.key)}`, 'aria-current': r.key === selected ? 'true' : null },
+      h('span.name', r.key),
+      r.system ? h('span.badge.system', { title: 'system role: clone it to customise' }, 'system · locked') : h('span.badge.custom', 'custom'),
+      state.drafts.has(r.key) ? h('span.badge.draft', 'unsaved') : null,
+      h('span.muted.small.holders-line', holdersLine(r.key))),
     extra: h('button', { type: 'button', id: 'new-role', disabled: !can('roles_manage'), onclick: () => newRole(editor) }, '+ New'),
   });
   fill(page, h('div.split', h('aside.card', h('h1', 'Permission sets'), list), editor));
@@ -68,13 +84,6 @@ async function openRole(editor, key) {
   const markDirty = () => { state.drafts.set(key, { isNew: !saved, def }); dirty.hidden = false; };
   const dirty = h('span.badge.draft', { hidden: !draft }, 'unsaved changes');
 
-  const hold = holders(key);
-  const holdersBox = h('p.small', 'Held by: ',
-    hold.users.length || hold.teams.length ? [
-      hold.users.map(([u, exp]) => h('span.chip', u, exp ? ` until ${exp.slice(0, 10)}` : '')),
-      hold.teams.map(([t, exp]) => h('span.chip.team', `team ${t}`, exp ? ` until ${exp.slice(0, 10)}` : '')),
-    ] : h('span.muted', 'nobody'));
-
   const desc = h('textarea', { id: 'role-description', rows: 2, disabled: locked, 'aria-label': 'Description' });
   desc.value = def.description || '';
   desc.addEventListener('input', () => { def.description = desc.value; markDirty(); });
@@ -100,10 +109,10 @@ async function openRole(editor, key) {
   fill(editor, h('div.card',
     h('div.row', h('h2', key), system ? h('span.badge.system', 'system role — locked; clone it to customise') : null, dirty),
     !can('roles_manage') ? h('p.notice', 'You do not hold roles_manage: this permission set is read-only for you.') : null,
-    holdersBox,
     h('label.block', 'Description', desc),
     h('div.row.actions', save, discard, h('span.sep'), cloneName, clone, del),
     out,
+    holdersBox(key),
     matrix(def, locked, markDirty),
     fieldsEditor(def, locked, markDirty)));
 }
@@ -144,11 +153,26 @@ function kindOf(grant) {
   return 'mixed';
 }
 
-function cell(def, object, perm, locked, markDirty) {
+/** The choices of a cell, as the API allows them. Records make limited access
+ * meaningful: an object's cells (standard and custom actions alike) offer every
+ * scope — own and team only where the object has an owner or team field; a
+ * module without records takes only all or none. A saved grant that says
+ * otherwise is still shown, marked, so that it can be fixed. */
+function choices(object, kind, grant) {
+  const o = state.schema.objects[object];
+  const options = o
+    ? [['none', '—'], o.owner_field ? ['own', 'own'] : null, o.team_field ? ['team', 'team'] : null,
+      ['all', 'all'], ['rule', 'rule…'], ['where', 'where…']].filter(Boolean)
+    : [['none', '—'], ['all', 'all']];
+  if (kind === 'mixed') options.push(['mixed', limitsOf(grant.access).map(fmt).join(' or ')]);
+  else if (!options.some(([k]) => k === kind)) options.push([kind, `${kind} (invalid here)`]);
+  return options;
+}
+
+function cell(def, object, perm, locked, markDirty, tag = 'td') {
   const grant = def.grants[perm];
   const kind = kindOf(grant);
-  const options = [['none', '—'], ['own', 'own'], ['team', 'team'], ['all', 'all'], ['rule', 'rule…'], ['where', 'where…']];
-  if (kind === 'mixed') options.push(['mixed', limitsOf(grant.access).map(fmt).join(' or ')]);
+  const options = choices(object, kind, grant);
   const sel = select({ 'aria-label': perm, 'data-perm': perm, disabled: locked, class: `k-${kind}` }, options, kind);
   const detail = h('span.detail');
   const limit = grant?.access && grant.access !== 'all' && grant.access !== 'none' ? limitsOf(grant.access)[0] : null;
@@ -157,7 +181,11 @@ function cell(def, object, perm, locked, markDirty) {
     if (k === 'rule') {
       const names = Object.keys(state.rules[object] || {});
       const cur = limit?.rule || names[0] || '';
-      const rs = select({ 'aria-label': `${perm} rule`, disabled: locked }, names.length ? names : [['', 'no rules']], cur);
+      if (!names.length) {
+        detail.append(h('a.small', { href: '#rules' }, `no access rules on ${object}: add one`));
+        return;
+      }
+      const rs = select({ 'aria-label': `${perm} rule`, disabled: locked }, names, cur);
       rs.addEventListener('change', () => { def.grants[perm] = limited({ rule: rs.value }); markDirty(); });
       detail.append(rs);
       if (cur && kindOf(def.grants[perm]) !== 'rule') def.grants[perm] = limited({ rule: cur });
@@ -178,7 +206,7 @@ function cell(def, object, perm, locked, markDirty) {
     markDirty();
   });
   if (kind === 'rule' || kind === 'where') drawDetail(kind);
-  return h('td', sel, detail);
+  return h(tag, sel, detail);
 }
 
 function matrix(def, locked, markDirty) {
@@ -190,7 +218,8 @@ function matrix(def, locked, markDirty) {
     const tr = h('tr', { 'data-module': name },
       h('th', { scope: 'row' }, name, isObject ? null : h('span.muted.small', ' module')),
       STANDARD.map((a) => perms.has(`${name}_${a}`) ? cell(def, name, `${name}_${a}`, locked, markDirty) : h('td.na', '')),
-      h('td.custom', custom.filter((a) => perms.has(`${name}_${a}`)).map((a) => h('span.custom-action', h('span.small', a), cell(def, name, `${name}_${a}`, locked, markDirty).firstChild))));
+      h('td.custom', custom.filter((a) => perms.has(`${name}_${a}`)).map((a) => h('span.custom-action', h('span.small', a),
+        cell(def, name, `${name}_${a}`, locked, markDirty, 'span.cell')))));
     return [name, tr];
   });
   fill(body, all.map(([, tr]) => tr));

@@ -1,5 +1,6 @@
 // troubleshoot.js — why may (or may not) a user do something to a record:
-// POST /explain with a real record read by id, showing the path and near misses;
+// POST /explain with a real record, picked by id or found with the records
+// search route as the acting user, showing the path and near misses;
 // and the user's effective permissions with where each comes from.
 
 import { api, enc } from './api.js';
@@ -7,12 +8,33 @@ import { h, fill, select, fmt, refusal } from './dom.js';
 import { state } from './app.js';
 
 export async function troubleshootPage(page) {
-  const users = h('datalist#ts-users', Object.keys(state.users).map((u) => h('option', { value: u })));
+  // Ten thousand user options cost more than the rest of the page: they are
+  // added when the user field is first focused, not when the page is drawn.
+  const users = h('datalist#ts-users');
+  const fillUsers = () => { if (!users.firstChild) fill(users, Object.keys(state.users).map((u) => h('option', { value: u }))); };
   const perms = h('datalist#ts-perms', state.permissions.map((p) => h('option', { value: p })));
-  const user = h('input', { id: 'ts-user', list: 'ts-users', required: true, autocomplete: 'off' });
+  const user = h('input', { id: 'ts-user', list: 'ts-users', required: true, autocomplete: 'off', onfocus: fillUsers });
   const perm = h('input', { id: 'ts-permission', list: 'ts-perms', required: true, autocomplete: 'off' });
   const object = select({ id: 'ts-object', 'aria-label': 'Object' }, [['', '(no record)'], ...Object.keys(state.schema.objects)]);
   const id = h('input', { id: 'ts-record', autocomplete: 'off', placeholder: 'record id' });
+  const find = h('input', { id: 'ts-search', type: 'search', autocomplete: 'off', placeholder: 'name, tier, …', 'aria-describedby': 'ts-search-help' });
+  const found = h('ul.search-results#ts-found', { 'aria-label': 'Records found' });
+  const help = h('span.small.muted#ts-search-help', 'searches the object as you, the acting user: only records you may view');
+  let timer = null;
+  // Search as you type, through the records search route (the acting user's
+  // own view predicate applies), and pick a result to fill in the id.
+  const search = async () => {
+    const q = find.value.trim();
+    if (!object.value || !q) { fill(found); return; }
+    try {
+      const r = await api(`objects/${enc(object.value)}/search?q=${enc(q)}&limit=10`);
+      fill(found, r.records.length ? r.records.map((rec) => h('li', h('button', { type: 'button', 'data-record': rec.id,
+        onclick: () => { id.value = rec.id; fill(found, h('li.small.muted', `picked ${rec.id}`)); id.focus(); } },
+      `${rec.id} — ${summary(rec)}`))) : h('li.small.muted', 'no record you may view matches'));
+    } catch (e) { fill(found, h('li', refusal(e))); }
+  };
+  find.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(search, 200); });
+  object.addEventListener('change', search);
   const result = h('div#ts-result');
   const effective = h('div');
   perm.addEventListener('change', () => {
@@ -38,6 +60,8 @@ export async function troubleshootPage(page) {
     users, perms,
     h('div.row', h('label', 'User ', user), h('label', 'Permission ', perm), h('label', 'Object ', object), h('label', 'Record id ', id),
       h('button.primary', { type: 'submit', id: 'ts-go' }, 'Explain')),
+    h('div.row', h('label', 'or find a record ', find), help),
+    found,
     result);
   const showEffective = h('button', { type: 'button', onclick: async () => {
     try {
@@ -50,14 +74,36 @@ export async function troubleshootPage(page) {
   fill(page, h('div', form, h('section.card', h('h2', 'Effective permissions'), showEffective, effective)));
 }
 
+/** A record's first few values, for picking it out of search results. */
+function summary(rec) {
+  return Object.entries(rec).filter(([k, v]) => k !== 'id' && v !== null && typeof v !== 'object').slice(0, 4)
+    .map(([k, v]) => `${k}: ${v}`).join(' · ');
+}
+
 function decision(x, record) {
   const allowed = x.decision?.allowed;
   return h('div.decision',
     h('p', { class: allowed ? 'allow' : 'deny', id: 'ts-decision' }, allowed ? 'ALLOW' : 'DENY', ` — ${x.permission} for ${x.user} at revision ${x.revision}`),
     record ? h('p.small.muted', `record ${record.id ?? ''}: ${JSON.stringify(record).slice(0, 200)}`) : null,
     x.path?.length ? [h('h3', 'Path'), h('ol', x.path.map((step) => h('li', stepText(step))))] : null,
-    x.near_misses?.length ? [h('h3', 'Near misses'), h('ul', x.near_misses.map((m) => h('li', `${m.role}: ${m.kind} ${m.limit ?? ''} ${m.values ?? ''}`.trim())))] : null,
+    x.near_misses?.length ? [h('h3', 'Near misses'), h('ul#ts-near-misses', x.near_misses.map((m) => h('li', h('span.badge', m.kind.replaceAll('_', ' ')), ' ', missText(m))))] : null,
     h('pre.explain', x.text || ''));
+}
+
+/** One near miss (core's NearMiss, tagged by kind), as a sentence. */
+function missText(m) {
+  const how = (a) => (a ? ` (${a.kind}${a.team ? ` ${a.team}` : ''})` : '');
+  switch (m.kind) {
+    case 'not_assigned': return m.roles?.length ? `no role granting ${m.permission} is assigned; these would: ${m.roles.slice(0, 12).join(', ')}${m.roles.length > 12 ? ', …' : ''}` : `no role of the workspace grants ${m.permission}`;
+    case 'other_workspace': return `${m.role} grants ${m.permission} in workspace ${m.workspace}, not this one`;
+    case 'expired': return `${m.role}${how(m.assigned)} grants ${m.permission} but expired at ${m.expired_at}`;
+    case 'team_roles_ignored': return `${m.role} through team ${m.team} grants ${m.permission}, but team roles do not count without teams_view through a direct role`;
+    case 'condition_false': return `${m.role}: ${m.permission} is limited to ${m.limit}, false for the ${m.on} (${m.values})`;
+    case 'wrong_kind': return `${m.role} grants ${m.permission} but is for another kind of user`;
+    case 'field_not_writable': return `the ${m.write} touches ${m.object}.${m.field}, where the user has only ${m.level}`;
+    case 'unknown_permission': case 'unknown_user': return `${m.kind.replace('_', ' ')}${m.suggestion ? `; did you mean ${m.suggestion}?` : ''}`;
+    default: return fmt(m);
+  }
 }
 
 /** One step of an allow's path, as a sentence. */

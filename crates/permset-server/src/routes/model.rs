@@ -21,19 +21,28 @@ use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::state::AppState;
 
-/// The merged schema (built-in and declared objects, modules, user attributes).
+/// The merged schema (built-in and declared objects, modules, user attributes), what the
+/// workspace itself declares, and its settings (whether team roles need `teams_view`).
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/schema", tag = "model",
     params(("ws" = String, Path, description = "workspace key")),
-    responses((status = 200, description = "objects, modules, user_attributes, permissions", body = Object)))]
+    responses((status = 200,
+        description = "schema (the merged objects, modules and user_attributes), declared (what the workspace \
+            itself declares: what PUT /schema/objects/{object} replaces), settings \
+            (team_roles_require_teams_view), permissions, revision",
+        body = Object)))]
 pub(crate) async fn get_schema(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     let permissions: Vec<&str> = snapshot.permission_names().collect();
-    Ok(Json(
-        json!({ "schema": snapshot.schema(), "permissions": permissions, "revision": snapshot.revision() }),
-    ))
+    Ok(Json(json!({
+        "schema": snapshot.schema(),
+        "declared": snapshot.model().schema,
+        "settings": snapshot.model().settings,
+        "permissions": permissions,
+        "revision": snapshot.revision(),
+    })))
 }
 
 /// Declares or replaces a custom object, or extends a standard one (`klasses_update`).

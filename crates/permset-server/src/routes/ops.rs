@@ -55,6 +55,8 @@ const ADMIN_ASSETS: &[(&str, &str, &str)] = &[
     ("people.js", "text/javascript; charset=utf-8", include_str!("../admin/people.js")),
     ("troubleshoot.js", "text/javascript; charset=utf-8", include_str!("../admin/troubleshoot.js")),
     ("changes.js", "text/javascript; charset=utf-8", include_str!("../admin/changes.js")),
+    ("derive.js", "text/javascript; charset=utf-8", include_str!("../admin/derive.js")),
+    ("objects.js", "text/javascript; charset=utf-8", include_str!("../admin/objects.js")),
 ];
 
 /// Headers every console response carries: nothing but this origin may run

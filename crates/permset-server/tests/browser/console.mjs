@@ -85,9 +85,32 @@ try {
     await shot('permission-sets');
     await axe('permission sets');
   });
-  await step('troubleshoot before: rita may not update the VIP customer', async () => {
-    const text = await explain('rita', 'customers_update');
+  await step('a permission set shows who holds it directly and through which teams, and where team roles do not count', async () => {
+    await page.goto(`${BASE}/admin#roles/support_agent`);
+    await page.waitForSelector('.team-holders');
+    const holders = await page.textContent('.team-holders');
+    expect(holders.includes('tier1') && holders.includes('lena') && holders.includes('gina'), `tier1's members: ${holders}`);
+    expect(/nina \(does not count: no teams_view\)/.test(holders), `nina gated: ${holders}`);
+    await page.fill('input[aria-label="Filter permission sets"]', 'support_agent');
+    const line = await page.textContent('a[href="#roles/support_agent"] .holders-line');
+    expect(line.includes('teams: tier1 (3)'), `list line names the team and its size: ${line}`);
+  });
+  await step('troubleshoot before, by search: rita may not update the VIP customer, and the near misses say why', async () => {
+    await page.goto(`${BASE}/admin#troubleshoot`);
+    await page.waitForSelector('#ts-user');
+    await page.fill('#ts-user', 'rita');
+    await page.fill('#ts-permission', 'customers_update');
+    await page.selectOption('#ts-object', 'customers');
+    await page.fill('#ts-search', 'Vera');
+    await page.click(`#ts-found button[data-record="${RECORD}"]`);
+    expect(await page.inputValue('#ts-record') === RECORD, 'the picked record fills the id');
+    await page.click('#ts-go');
+    await page.waitForSelector('#ts-decision');
+    const text = await page.textContent('#ts-decision');
     expect(text.startsWith('DENY'), `deny, got ${text}`);
+    const misses = await page.textContent('#ts-near-misses');
+    expect(misses.includes('not assigned') && misses.includes('support_agent'), `near misses: ${misses}`);
+    await shot('troubleshoot-deny');
   });
   await step('clone support_agent with a preview', async () => {
     await page.goto(`${BASE}/admin#roles/support_agent`);
@@ -102,6 +125,12 @@ try {
   await step('set customers_update to a rule and save with a reason', async () => {
     await page.selectOption('select[data-perm=customers_update]', 'rule');
     await page.selectOption('select[aria-label="customers_update rule"]', 'premium');
+    // a custom action takes the same choices as a standard one
+    await page.selectOption('select[data-perm=customers_merge]', 'rule');
+    await page.selectOption('select[aria-label="customers_merge rule"]', 'premium');
+    // a module without records offers only what the API takes: none or all
+    const moduleChoices = await page.$$eval('select[data-perm=wallet_refill] option', (os) => os.map((o) => o.value));
+    expect(moduleChoices.join() === 'none,all', `wallet_refill offers none/all, got ${moduleChoices}`);
     expect(await page.isVisible('.badge.draft:not([hidden])'), 'unsaved changes shown');
     // the draft survives leaving the page
     await page.goto(`${BASE}/admin#people`);
@@ -132,6 +161,22 @@ try {
     await shot('people');
     await axe('people');
   });
+  await step('People shows the teams_view gate, and a direct role with teams_view lifts it', async () => {
+    await page.goto(`${BASE}/admin#people/user/nina`);
+    await page.waitForSelector('#teams-view-gate');
+    const notice = await page.textContent('#teams-view-gate');
+    expect(notice.includes('do not count for nina') && notice.includes('teams_view'), `gate notice: ${notice}`);
+    expect((await page.textContent('.editor')).includes('does not count'), 'the team role marked');
+    await shot('people-teams-view');
+    await axe('people, teams_view gate');
+    await page.selectOption('#assign-role', 'light_agent');
+    await page.click('#assign');
+    await page.waitForSelector('dialog[open] ul.plan li');
+    await confirm('nina works tier1 conversations');
+    await page.waitForSelector('.editor a[href="#roles/light_agent"]');
+    expect(!(await page.$('#teams-view-gate')), 'the gate notice is gone');
+    expect((await page.textContent('.editor')).includes('Team roles count for nina'), 'says why they count now');
+  });
   await step('troubleshoot after: the decision changed', async () => {
     const text = await explain('rita', 'customers_update');
     expect(text.startsWith('ALLOW'), `allow, got ${text}`);
@@ -158,6 +203,24 @@ try {
     await shot('access-rules');
     await axe('access rules');
   });
+  await step("an object's definition: add a protected field through the preview", async () => {
+    await page.goto(`${BASE}/admin#rules`);
+    const card = page.locator('section.card:has(h2:text-is("customers"))');
+    await card.locator('details.object-def summary').click();
+    await card.locator('input[aria-label="New field name on customers"]').fill('loyalty_id');
+    await card.locator('input[aria-label="New field on customers protected"]').check();
+    await card.locator('button:text-is("Add field")').click();
+    await card.locator('.badge.draft').waitFor();
+    await shot('object-fields');
+    await axe('object fields');
+    await card.locator('[data-save-object=customers]').click();
+    await page.waitForSelector('dialog[open] ul.plan li');
+    const plan = await page.textContent('dialog[open] ul.plan');
+    expect(plan.includes('loyalty_id'), `plan names the field: ${plan}`);
+    await confirm('loyalty ids are personal data');
+    await page.waitForFunction(() => [...document.querySelectorAll('section.card')].some((c) => c.querySelector('h2')?.textContent === 'customers'
+      && c.textContent.includes('protected: loyalty_id, ssn')));
+  });
   await step('the audit page shows the entries and a verified chain', async () => {
     await page.goto(`${BASE}/admin#changes`);
     await page.waitForSelector('#chain-status');
@@ -182,6 +245,17 @@ try {
     const text = await page.textContent('.refusal');
     expect(text.includes('403') && text.includes('roles_manage'), `403 naming roles_manage: ${text}`);
     await shot('administrator-refused');
+  });
+  await step("an Administrator's removal of a protected field is refused with the excess named", async () => {
+    await page.goto(`${BASE}/admin#rules`);
+    const card = page.locator('section.card:has(h2:text-is("customers"))');
+    await card.locator('details.object-def summary').click();
+    await card.locator('button[aria-label="Remove field customers.ssn"]').click();
+    await card.locator('[data-save-object=customers]').click();
+    await card.locator('.refusal').waitFor();
+    const text = await card.locator('.refusal').textContent();
+    expect(text.includes('403') && text.includes('customers.ssn'), `refusal naming customers.ssn: ${text}`);
+    await shot('object-refused');
   });
   expect(consoleErrors.length === 0, `no page errors: ${consoleErrors.join('; ')}`);
   await step('axe-core: no serious violations', async () => {
