@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
-use permset_core::{Request, Snapshot};
+use chrono::Utc;
+use permset_core::{Request, Snapshot, UsageKey};
 use permset_store::{DecisionLogEntry, Store};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
-use crate::usage::{counted, Counted, Counters, UsageSettings};
+use crate::usage::{Counters, UsageSettings};
 
 /// Shared server state (cheap to clone).
 #[derive(Clone)]
@@ -95,17 +96,21 @@ impl AppState {
         }
     }
 
-    /// Counts one decision made on `snapshot` (nothing when usage is off).
-    pub(crate) fn count(&self, workspace: &str, snapshot: &Snapshot, request: &Request<'_>, allowed: bool) {
+    /// Counts one decision made on `snapshot` now (nothing when usage is
+    /// off, or when the request names an unknown user or permission: that
+    /// is an input error, not a decision).
+    pub(crate) fn count(&self, snapshot: &Arc<Snapshot>, request: &Request<'_>, allowed: bool) {
         if self.inner.settings.enabled {
-            self.inner.usage.add([counted(workspace, snapshot, request, allowed)]);
+            if let Some(key) = snapshot.usage_key(request, allowed) {
+                self.inner.usage.add(snapshot, Utc::now(), &[key]);
+            }
         }
     }
 
-    /// Counts many decisions under one lock.
-    pub(crate) fn count_all(&self, decisions: Vec<Counted>) {
-        if self.inner.settings.enabled && !decisions.is_empty() {
-            self.inner.usage.add(decisions);
+    /// Counts many decisions made on `snapshot` now, under one lock.
+    pub(crate) fn count_all(&self, snapshot: &Arc<Snapshot>, keys: &[UsageKey]) {
+        if self.inner.settings.enabled {
+            self.inner.usage.add(snapshot, Utc::now(), keys);
         }
     }
 

@@ -162,7 +162,7 @@ pub(crate) async fn check(
     state.metrics().decision(item.allowed);
     state.metrics().check_latency(started.elapsed().as_micros() as u64);
     if state.counting() {
-        state.count(&caller.workspace, &snapshot, &request(actor, &req), item.allowed);
+        state.count(&snapshot, &request(actor, &req), item.allowed);
         // Single checks are logged (off the hot path); batches are bulk traffic and are counted only.
         let record_id =
             req.record.as_ref().and_then(|r| r.get("id")).and_then(|v| v.as_str()).map(str::to_owned);
@@ -206,12 +206,7 @@ pub(crate) async fn check_batch(
                 let decided = decide(&snapshot, actor, req);
                 state.metrics().decision(decided.allowed);
                 if state.counting() {
-                    counted.push(crate::usage::counted(
-                        &caller.workspace,
-                        &snapshot,
-                        &request(actor, req),
-                        decided.allowed,
-                    ));
+                    counted.extend(snapshot.usage_key(&request(actor, req), decided.allowed));
                 }
                 BatchItem::Decision(decided)
             }
@@ -219,7 +214,7 @@ pub(crate) async fn check_batch(
         };
         results.push(item);
     }
-    state.count_all(counted);
+    state.count_all(&snapshot, &counted);
     Ok(Json(BatchResponse { results, revision: snapshot.revision() }))
 }
 
@@ -244,7 +239,7 @@ pub(crate) async fn explain(
         // The key's scope can only narrow: report the scoped decision.
         explanation.decision = snapshot.check_scoped(&request, Some(scope));
     }
-    state.count(&caller.workspace, &snapshot, &request, explanation.decision.is_allowed());
+    state.count(&snapshot, &request, explanation.decision.is_allowed());
     let mut body = serde_json::to_value(&explanation).map_err(|e| ApiError::internal(&e))?;
     if let Some(map) = body.as_object_mut() {
         map.insert("text".into(), Value::String(explanation.to_string()));
