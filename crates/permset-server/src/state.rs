@@ -1,5 +1,5 @@
-//! What every handler shares: the store, the snapshot registry, the metrics,
-//! the decision log's queue and the usage counters.
+//! What every handler shares: the store, the snapshot registry, the key
+//! cache, the metrics, the decision log's queue and the usage counters.
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use permset_store::{DecisionLogEntry, Store};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
+use crate::key_cache::KeyCache;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::usage::{Counters, UsageSettings};
@@ -22,6 +23,7 @@ pub struct AppState {
 pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) registry: Registry,
+    pub(crate) keys: KeyCache,
     pub(crate) metrics: Metrics,
     decision_log: Option<mpsc::Sender<LogItem>>,
     pub(crate) usage: Counters,
@@ -63,6 +65,7 @@ impl AppState {
         let inner = Inner {
             store,
             registry: Registry::default(),
+            keys: KeyCache::default(),
             metrics: Metrics::default(),
             decision_log,
             usage: Counters::default(),
