@@ -167,12 +167,33 @@ impl AppState {
     }
 }
 
+/// How long the decision-log writer gathers entries before writing them:
+/// one transaction (and one fsync) per interval rather than per check.
+const DECISION_LOG_LINGER: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Drains the decision queue into the store, one batch per workspace at a
 /// time, keeping at most `cap` entries per workspace; answers barriers once
-/// the entries before them are written.
+/// the entries before them are written. Entries are gathered for up to
+/// [`DECISION_LOG_LINGER`] (or [`DECISION_LOG_BATCH`] of them) before a
+/// write, except that a barrier is answered without waiting.
 async fn write_decision_log(store: Store, mut receiver: mpsc::Receiver<LogItem>, cap: u32) {
     let mut batch = Vec::with_capacity(DECISION_LOG_BATCH);
     while receiver.recv_many(&mut batch, DECISION_LOG_BATCH).await > 0 {
+        let deadline = tokio::time::Instant::now() + DECISION_LOG_LINGER;
+        let mut seen = 0;
+        loop {
+            let barrier =
+                batch.get(seen..).unwrap_or_default().iter().any(|i| matches!(i, LogItem::Barrier(_)));
+            seen = batch.len();
+            if barrier || batch.len() >= DECISION_LOG_BATCH {
+                break;
+            }
+            let more = DECISION_LOG_BATCH - batch.len();
+            match tokio::time::timeout_at(deadline, receiver.recv_many(&mut batch, more)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
         let mut by_workspace: std::collections::BTreeMap<String, Vec<DecisionLogEntry>> = Default::default();
         let mut barriers = Vec::new();
         for item in batch.drain(..) {
