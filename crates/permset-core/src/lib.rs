@@ -71,7 +71,7 @@ pub use permissions::EffectivePermission;
 pub use resolve::{NameKind, UnknownName};
 pub use snapshot::{CompileError, Snapshot};
 pub use suggest::{did_you_mean, nearest};
-pub use usage::GrantUse;
+pub use usage::{GrantUse, UsageKey, UsageNames};
 pub use validate::{Diagnostic, Severity};
 pub use whatif::{access_changes, flips, view_changes, AccessDelta, FlipGroup, UserAccessChange, ViewChange};
 

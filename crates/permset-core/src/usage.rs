@@ -1,15 +1,27 @@
 //! Usage attribution (issue 9): which grant decided an allow. The server
 //! counts every decision it makes and credits each allow to one grant, so
 //! that a usage report can say which grants are used and which nobody has
-//! exercised. This is asked only after [`Snapshot::check`] allowed, never on
-//! the plain check path: it walks the user's assignments like
-//! [`Snapshot::explain`] does, without the near misses.
+//! exercised.
+//!
+//! Two forms of one answer. [`Snapshot::deciding_grant`] spells the grant
+//! out by walking the user's assignments like [`Snapshot::explain`] does
+//! (allocating, off the hot path: the reference). [`Snapshot::usage_key`]
+//! is what a server counts with on every decision: the same walk over the
+//! same assignments in the same order, but it allocates nothing and yields
+//! a [`UsageKey`] of the snapshot's interned positions (user, permission,
+//! role, team, limit) that [`Snapshot::usage_names`] turns into names when
+//! the counters are written. The decision itself cannot name the grant:
+//! `check` answers from the role set's bitsets, which say *that* some role
+//! allows, not which one comes first in assignment order.
 
 use serde::Serialize;
 
-use crate::decide::Request;
+use chrono::{DateTime, Utc};
+
+use crate::decide::{user_context, Request};
 use crate::explain::Assigned;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{CompiledAccess, CompiledUser, PermId, RoleIdx, Snapshot, Via};
+use crate::Record;
 
 /// The grant credited with an allow.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -24,6 +36,62 @@ pub struct GrantUse {
     /// How the role is held: `None` directly (or as account owner),
     /// `Some(team)` through that team.
     pub team: Option<String>,
+}
+
+/// A decision to count, in the interned positions of the snapshot that
+/// made it: the user, the permission (aliases resolved to one id) and what
+/// decided it. `Copy` and hashable, built without allocating, so a server
+/// can count every decision in a map keyed by it.
+///
+/// INVARIANT: a key is only meaningful in the snapshot that issued it (the
+/// positions move when users or roles are added); like the handles of
+/// `ids.rs` it carries the snapshot's generation, and
+/// [`Snapshot::usage_names`] refuses a key of any other snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UsageKey {
+    generation: u64,
+    user: u32,
+    perm: PermId,
+    credit: Credit,
+}
+
+/// What a counted decision is credited to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Credit {
+    /// A deny: credited to nobody.
+    Deny,
+    /// An account owner's allow (rule 2).
+    Owner,
+    /// An allow of this role, held directly (`team: None`) or via a team.
+    Grant { role: RoleIdx, team: Option<u32>, access: Matched },
+    /// An allow no grant explains (cannot happen while `check` and the walk
+    /// agree; counted rather than lost).
+    Unattributed,
+}
+
+/// Which part of the role's grant matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Matched {
+    /// The grant is `all`.
+    All,
+    /// This limit (its position in the grant) matched the record.
+    Limit(u32),
+    /// A module-level question on a limited grant: all its limits.
+    AnyLimit,
+}
+
+/// A [`UsageKey`] spelled out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageNames<'a> {
+    /// The user key.
+    pub user: &'a str,
+    /// The canonical permission name.
+    pub permission: &'a str,
+    /// Whether the decision allowed.
+    pub allowed: bool,
+    /// For an allow, the grant credited, as [`Snapshot::deciding_grant`]
+    /// gives it; `None` for a deny, or for an allow no grant explains.
+    pub grant: Option<GrantUse>,
 }
 
 impl Snapshot {
@@ -56,6 +124,107 @@ impl Snapshot {
             None => "all".to_owned(),
         };
         Some(GrantUse { role: step.role, access, team })
+    }
+    /// The key a decision of `request` is counted under, `allowed` being
+    /// the decision's answer: for an allow, the grant [`deciding_grant`]
+    /// would credit, or when that finds none (a record route knows the
+    /// record only as returned, and a limit may read a field hidden from
+    /// the user) the grant of the module-level question. `None` when the
+    /// user or the permission is unknown: that is an input error, not a
+    /// decision. Allocates nothing.
+    ///
+    /// [`deciding_grant`]: Snapshot::deciding_grant
+    pub fn usage_key(&self, request: &Request<'_>, allowed: bool) -> Option<UsageKey> {
+        let &index = self.user_ids.get(request.user)?;
+        let user = self.users.get(index as usize)?;
+        let &perm = self.perm_ids.get(request.permission)?;
+        let credit = if allowed {
+            self.credit(user, perm, request.record, request.now)
+                .or_else(|| self.credit(user, perm, None, request.now))
+                .unwrap_or(Credit::Unattributed)
+        } else {
+            Credit::Deny
+        };
+        Some(UsageKey { generation: self.generation, user: index, perm, credit })
+    }
+
+    /// The names of a key this snapshot issued; `None` for another snapshot's.
+    pub fn usage_names(&self, key: &UsageKey) -> Option<UsageNames<'_>> {
+        if key.generation != self.generation {
+            return None;
+        }
+        let user = self.users.get(key.user as usize)?.key.as_str();
+        let permission = self.perm(key.perm)?.name.as_str();
+        let (allowed, grant) = match key.credit {
+            Credit::Deny => (false, None),
+            Credit::Unattributed => (true, None),
+            Credit::Owner => (true, Some(GrantUse { role: None, access: "all".to_owned(), team: None })),
+            Credit::Grant { role, team, access } => {
+                let compiled = self.role_at(role)?;
+                let access = match (access, compiled.table.get(key.perm as usize)?) {
+                    (Matched::All, _) => "all".to_owned(),
+                    (Matched::Limit(i), CompiledAccess::Limited(limits)) => {
+                        limits.get(i as usize)?.1.to_string()
+                    }
+                    (Matched::AnyLimit, CompiledAccess::Limited(limits)) => {
+                        let written: Vec<String> = limits.iter().map(|(_, l)| l.to_string()).collect();
+                        written.join(" | ")
+                    }
+                    _ => return None,
+                };
+                let team = team.map(|t| self.team_key(t).to_owned());
+                (true, Some(GrantUse { role: Some(compiled.key.clone()), access, team }))
+            }
+        };
+        Some(UsageNames { user, permission, allowed, grant })
+    }
+
+    /// [`Snapshot::deciding_grant`]'s walk without its allocations: the
+    /// first assignment in force (direct ones first, then by team, as
+    /// `active_roles` orders them) whose role grants `perm` with `all`, or
+    /// with a limit matching the record; without a record, `all` anywhere
+    /// beats the first limited grant. A role held twice is met first through
+    /// its first assignment in force, which is the one explain names.
+    fn credit(
+        &self,
+        user: &CompiledUser,
+        perm: PermId,
+        record: Option<&Record>,
+        now: DateTime<Utc>,
+    ) -> Option<Credit> {
+        if user.account_owner {
+            return Some(Credit::Owner);
+        }
+        // Only an object's permission is decided on a record (as in `requirements`).
+        let record = record.filter(|_| self.perm(perm).is_some_and(|p| p.is_object));
+        let ctx = user_context(user);
+        self.with_role_set(user.index, now, |set| {
+            let mut limited = None;
+            for a in &user.assignments {
+                let in_force = a.expires_at.is_none_or(|at| now < at) && set.roles.contains(&a.role);
+                if !in_force {
+                    continue;
+                }
+                let team = match a.via {
+                    Via::Direct => None,
+                    Via::Team(t) => Some(t),
+                };
+                let grant = |access| Credit::Grant { role: a.role, team, access };
+                match (self.role_at(a.role).and_then(|r| r.table.get(perm as usize)), record) {
+                    (Some(CompiledAccess::All), _) => return Some(grant(Matched::All)),
+                    (Some(CompiledAccess::Limited(_)), None) => {
+                        limited = limited.or(Some(grant(Matched::AnyLimit)));
+                    }
+                    (Some(CompiledAccess::Limited(limits)), Some(rec)) => {
+                        if let Some(i) = limits.iter().position(|(limit, _)| limit.matches(rec, &ctx)) {
+                            return Some(grant(Matched::Limit(i as u32)));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            limited
+        })
     }
 }
 
@@ -104,5 +273,35 @@ mod tests {
         assert_eq!(s.deciding_grant(&Request::new("ann", "customers_fly", now)), None);
         assert_eq!(s.canonical_permission("customers_edit"), Some("customers_update"));
         assert_eq!(s.canonical_permission("customers_fly"), None);
+    }
+
+    #[test]
+    fn a_usage_key_names_the_grant_deciding_grant_names() {
+        let (model, _) = load_workspace_file(YAML).unwrap();
+        let s = Snapshot::compile(&model).unwrap();
+        let now = Utc::now();
+        let mine: Record = json!({ "id": "c1", "assignee": "ann" }).as_object().unwrap().clone();
+        let other: Record = json!({ "id": "c2", "assignee": "zed" }).as_object().unwrap().clone();
+        for user in ["ann", "bob", "own", "eve"] {
+            for permission in ["customers_view", "customers_edit", "teams_view", "billing_view"] {
+                for record in [None, Some(&mine), Some(&other)] {
+                    let mut r = Request::new(user, permission, now);
+                    r.record = record;
+                    let allowed = s.check(&r).is_allowed();
+                    let key = s.usage_key(&r, allowed).unwrap();
+                    let names = s.usage_names(&key).unwrap();
+                    let expected = if allowed { s.deciding_grant(&r) } else { None };
+                    assert_eq!(names.grant, expected, "{user} {permission} {record:?}");
+                    assert_eq!((names.user, names.allowed), (user, allowed));
+                    assert_eq!(Some(names.permission), s.canonical_permission(permission));
+                }
+            }
+        }
+        // Unknown names are no decision; another snapshot's key names nothing.
+        assert_eq!(s.usage_key(&Request::new("nobody", "customers_view", now), false), None);
+        assert_eq!(s.usage_key(&Request::new("ann", "customers_fly", now), false), None);
+        let key = s.usage_key(&Request::new("ann", "customers_view", now), true).unwrap();
+        let recompiled = Snapshot::compile(&model).unwrap();
+        assert_eq!(recompiled.usage_names(&key), None);
     }
 }

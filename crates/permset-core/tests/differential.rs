@@ -754,3 +754,41 @@ fn generator_makes_mostly_valid_models() {
     }
     assert!(valid >= 180, "only {valid} of 200 generated models compile");
 }
+
+proptest! {
+    #![proptest_config(cases())]
+
+    /// Usage counting's allocation-free key names exactly the grant the
+    /// explain-style walk credits (and the module-level one when the record
+    /// matches none), for every decision.
+    #[test]
+    fn usage_key_names_the_deciding_grant(spec in workspace_spec(), reqs in requests()) {
+        let model = build(&spec);
+        let snapshot = compile(&spec, &model);
+        let Some(snapshot) = snapshot else { return Ok(()) };
+        for r in &reqs {
+            let (user, perm, now) = (user_key(r.user), permission_name(r.permission), hours(r.now));
+            let object = object_of(&perm);
+            let rec = r.record.as_ref().map(|spec| record(spec, object));
+            let bef = r.before.as_ref().map(|before| record(&before_of(&r.record.clone().unwrap_or_default(), before), object));
+            let request = Request { user, permission: &perm, record: rec.as_ref(), before: bef.as_ref(), now };
+            let allowed = snapshot.check(&request).is_allowed();
+            let Some(key) = snapshot.usage_key(&request, allowed) else {
+                prop_assert!(snapshot.user_id(user).is_none() || snapshot.perm_id(&perm).is_none(), "{} {}", user, perm);
+                continue;
+            };
+            let Some(names) = snapshot.usage_names(&key) else {
+                return Err(TestCaseError::fail(format!("the snapshot cannot name its own key for {user} {perm}")));
+            };
+            let expected = if allowed {
+                snapshot.deciding_grant(&request)
+                    .or_else(|| snapshot.deciding_grant(&Request { record: None, before: None, ..request }))
+            } else {
+                None
+            };
+            prop_assert_eq!(&names.grant, &expected, "{} {} record={:?} now={}\n{}", user, perm, rec, now,
+                permset_core::to_workspace_file(&model));
+            prop_assert_eq!((names.user, Some(names.permission), names.allowed), (user, snapshot.canonical_permission(&perm), allowed));
+        }
+    }
+}

@@ -11,14 +11,19 @@
 //! silently "no user".
 //! A missing or invalid key is 401; another workspace's path is 404, so a key
 //! never learns that another workspace exists.
+//!
+//! A key the database accepted is remembered (`key_cache.rs`) while the
+//! snapshot it was checked against stays in force and it has not expired,
+//! so most requests authenticate without a query.
 
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
 use chrono::Utc;
 use permset_core::{Actor, Principal, Request, Snapshot};
-use permset_store::KeyInfo;
+use permset_store::{secret_digest, KeyInfo};
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -29,7 +34,7 @@ pub(crate) struct Caller {
     /// The workspace of the route (and of the key).
     pub workspace: String,
     /// The key used.
-    pub key: KeyInfo,
+    pub key: Arc<KeyInfo>,
     /// The acting user, if any.
     pub user: Option<String>,
     /// `at_least_revision` asked by the request.
@@ -57,15 +62,13 @@ impl FromRequestParts<AppState> for Caller {
             })?
             .trim()
             .to_owned();
-        let key = state
-            .store()
-            .authenticate(&secret)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("invalid or revoked API key"))?;
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::bad_request(e.body_text()))?;
-        let workspace = params.get("ws").cloned().unwrap_or_default();
+        // Read before authenticating (the cache must honour `at_least_revision`),
+        // but a bad key is still reported before bad parameters.
+        let at_least = at_least_revision(parts);
+        let path = Path::<HashMap<String, String>>::from_request_parts(parts, state).await;
+        let workspace = path.as_ref().ok().and_then(|p| p.0.get("ws").cloned()).unwrap_or_default();
+        let key = authenticate(state, &secret, &workspace, at_least.as_ref().ok().copied().flatten()).await?;
+        path.map_err(|e| ApiError::bad_request(e.body_text()))?;
         if workspace != key.workspace {
             return Err(ApiError::not_found(format!("workspace `{workspace}` not found")));
         }
@@ -86,18 +89,52 @@ impl FromRequestParts<AppState> for Caller {
             (Some(own), _) => Some(own.clone()),
             (None, asked) => asked.map(str::to_owned),
         };
-        let header_revision = header(parts, "x-permset-at-least-revision")
-            .map(|v| {
-                v.parse::<u64>()
-                    .map_err(|_| ApiError::bad_request("`x-permset-at-least-revision` must be a number"))
-            })
-            .transpose()?;
-        let query_revision = Query::<RevisionQuery>::try_from_uri(&parts.uri)
-            .map_err(|_| ApiError::bad_request("`at_least_revision` must be a number"))?
-            .0
-            .at_least_revision;
-        Ok(Caller { workspace, key, user, at_least: query_revision.or(header_revision) })
+        Ok(Caller { workspace, key, user, at_least: at_least? })
     }
+}
+
+/// `at_least_revision` of the query, else `x-permset-at-least-revision`.
+fn at_least_revision(parts: &Parts) -> Result<Option<u64>, ApiError> {
+    let header_revision = header(parts, "x-permset-at-least-revision")
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| ApiError::bad_request("`x-permset-at-least-revision` must be a number"))
+        })
+        .transpose()?;
+    let query_revision = Query::<RevisionQuery>::try_from_uri(&parts.uri)
+        .map_err(|_| ApiError::bad_request("`at_least_revision` must be a number"))?
+        .0
+        .at_least_revision;
+    Ok(query_revision.or(header_revision))
+}
+
+/// The key of a secret: the cached one while it is certainly still live,
+/// else the database's answer (remembered when it accepts the key).
+async fn authenticate(
+    state: &AppState,
+    secret: &str,
+    workspace: &str,
+    at_least: Option<u64>,
+) -> Result<Arc<KeyInfo>, ApiError> {
+    let digest = secret_digest(secret);
+    let registry = &state.inner.registry;
+    let cache = &state.inner.keys;
+    if let Some(key) = cache.get(&digest, |ws| registry.current(ws), at_least, Utc::now()) {
+        return Ok(key);
+    }
+    // INVARIANT: the snapshot is read before the database: a change the
+    // answer does not reflect installs a newer snapshot, voiding the entry.
+    let before = registry.current(workspace);
+    let key = state
+        .store()
+        .authenticate(secret)
+        .await?
+        .map(Arc::new)
+        .ok_or_else(|| ApiError::unauthorized("invalid or revoked API key"))?;
+    if let Some(before) = before {
+        cache.insert(digest, Arc::clone(&key), &before);
+    }
+    Ok(key)
 }
 
 impl Caller {

@@ -13,6 +13,7 @@ mod auth;
 mod change;
 mod error;
 mod extract;
+mod key_cache;
 mod metrics;
 mod openapi;
 mod registry;

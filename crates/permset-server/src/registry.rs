@@ -34,6 +34,11 @@ impl Registry {
         self.refresh(store, workspace).await
     }
 
+    /// The snapshot in force for a loaded workspace, without loading it.
+    pub(crate) fn current(&self, workspace: &str) -> Option<Arc<Snapshot>> {
+        self.slots.load().get(workspace).map(|slot| slot.load_full())
+    }
+
     /// The current snapshot, at `at_least` or newer (reloading if this replica is behind).
     pub(crate) async fn at_least(
         &self,

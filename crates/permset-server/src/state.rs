@@ -1,16 +1,18 @@
-//! What every handler shares: the store, the snapshot registry, the metrics,
-//! the decision log's queue and the usage counters.
+//! What every handler shares: the store, the snapshot registry, the key
+//! cache, the metrics, the decision log's queue and the usage counters.
 
 use std::sync::Arc;
 
-use permset_core::{Request, Snapshot};
+use chrono::Utc;
+use permset_core::{Request, Snapshot, UsageKey};
 use permset_store::{DecisionLogEntry, Store};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ApiError;
+use crate::key_cache::KeyCache;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
-use crate::usage::{counted, Counted, Counters, UsageSettings};
+use crate::usage::{Counters, UsageSettings};
 
 /// Shared server state (cheap to clone).
 #[derive(Clone)]
@@ -21,6 +23,7 @@ pub struct AppState {
 pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) registry: Registry,
+    pub(crate) keys: KeyCache,
     pub(crate) metrics: Metrics,
     decision_log: Option<mpsc::Sender<LogItem>>,
     pub(crate) usage: Counters,
@@ -62,6 +65,7 @@ impl AppState {
         let inner = Inner {
             store,
             registry: Registry::default(),
+            keys: KeyCache::default(),
             metrics: Metrics::default(),
             decision_log,
             usage: Counters::default(),
@@ -95,17 +99,21 @@ impl AppState {
         }
     }
 
-    /// Counts one decision made on `snapshot` (nothing when usage is off).
-    pub(crate) fn count(&self, workspace: &str, snapshot: &Snapshot, request: &Request<'_>, allowed: bool) {
+    /// Counts one decision made on `snapshot` now (nothing when usage is
+    /// off, or when the request names an unknown user or permission: that
+    /// is an input error, not a decision).
+    pub(crate) fn count(&self, snapshot: &Arc<Snapshot>, request: &Request<'_>, allowed: bool) {
         if self.inner.settings.enabled {
-            self.inner.usage.add([counted(workspace, snapshot, request, allowed)]);
+            if let Some(key) = snapshot.usage_key(request, allowed) {
+                self.inner.usage.add(snapshot, Utc::now(), &[key]);
+            }
         }
     }
 
-    /// Counts many decisions under one lock.
-    pub(crate) fn count_all(&self, decisions: Vec<Counted>) {
-        if self.inner.settings.enabled && !decisions.is_empty() {
-            self.inner.usage.add(decisions);
+    /// Counts many decisions made on `snapshot` now, under one lock.
+    pub(crate) fn count_all(&self, snapshot: &Arc<Snapshot>, keys: &[UsageKey]) {
+        if self.inner.settings.enabled {
+            self.inner.usage.add(snapshot, Utc::now(), keys);
         }
     }
 
@@ -159,12 +167,33 @@ impl AppState {
     }
 }
 
+/// How long the decision-log writer gathers entries before writing them:
+/// one transaction (and one fsync) per interval rather than per check.
+const DECISION_LOG_LINGER: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Drains the decision queue into the store, one batch per workspace at a
 /// time, keeping at most `cap` entries per workspace; answers barriers once
-/// the entries before them are written.
+/// the entries before them are written. Entries are gathered for up to
+/// [`DECISION_LOG_LINGER`] (or [`DECISION_LOG_BATCH`] of them) before a
+/// write, except that a barrier is answered without waiting.
 async fn write_decision_log(store: Store, mut receiver: mpsc::Receiver<LogItem>, cap: u32) {
     let mut batch = Vec::with_capacity(DECISION_LOG_BATCH);
     while receiver.recv_many(&mut batch, DECISION_LOG_BATCH).await > 0 {
+        let deadline = tokio::time::Instant::now() + DECISION_LOG_LINGER;
+        let mut seen = 0;
+        loop {
+            let barrier =
+                batch.get(seen..).unwrap_or_default().iter().any(|i| matches!(i, LogItem::Barrier(_)));
+            seen = batch.len();
+            if barrier || batch.len() >= DECISION_LOG_BATCH {
+                break;
+            }
+            let more = DECISION_LOG_BATCH - batch.len();
+            match tokio::time::timeout_at(deadline, receiver.recv_many(&mut batch, more)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
         let mut by_workspace: std::collections::BTreeMap<String, Vec<DecisionLogEntry>> = Default::default();
         let mut barriers = Vec::new();
         for item in batch.drain(..) {

@@ -52,8 +52,14 @@ pub struct KeyInfo {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// The sha256 of a key's secret: what the store keeps, and what a server
+/// may cache a key under without keeping the secret itself.
+pub fn secret_digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
 fn hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    hex::encode(secret_digest(secret))
 }
 
 fn random_hex(bytes: usize) -> String {

@@ -45,7 +45,7 @@ pub use change::{preview, simulate, Author, Committed};
 pub use db::{Dialect, Store};
 pub use decisions::DecisionLogEntry;
 pub use error::StoreError;
-pub use keys::{KeyInfo, KeySpec};
+pub use keys::{secret_digest, KeyInfo, KeySpec};
 pub use notify::{Heard, RevisionListener};
 pub use records::export::ExportFormat;
 pub use records::visibility::VisibilityCount;

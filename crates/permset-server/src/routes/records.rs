@@ -85,7 +85,7 @@ fn decided<T>(outcome: &Result<T, ApiError>) -> Option<bool> {
 fn count_on(
     state: &AppState,
     caller: &Caller,
-    snapshot: &Snapshot,
+    snapshot: &Arc<Snapshot>,
     object: &str,
     action: &str,
     allowed: bool,
@@ -93,12 +93,10 @@ fn count_on(
 ) {
     let Some(user) = caller.user.as_deref().filter(|_| state.counting()) else { return };
     let permission = format!("{object}_{action}");
-    if snapshot.canonical_permission(&permission).is_none() || snapshot.user_kind(user).is_none() {
-        return;
-    }
+    // An unknown user or permission is no decision: `count` counts nothing for it.
     let request =
         permset_core::Request { user, permission: &permission, record, before: None, now: Utc::now() };
-    state.count(&caller.workspace, snapshot, &request, allowed);
+    state.count(snapshot, &request, allowed);
 }
 
 /// How many times a write that raced a model change is decided again.
