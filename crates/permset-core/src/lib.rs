@@ -36,6 +36,7 @@ mod ids;
 mod lint;
 mod memory;
 mod model;
+mod names;
 mod permissions;
 mod resolve;
 mod role_set;
