@@ -210,7 +210,7 @@ pub(crate) struct ObjectInfo {
     /// Position among the objects (the first index of a role's field table).
     pub(crate) index: u32,
     /// Field name → position in `def.fields` (the second index); `id` comes last.
-    pub(crate) field_index: FxHashMap<String, u16>,
+    pub(crate) field_index: NameIndex,
 }
 
 /// A compiled workspace. Cheap to query, immutable, safe to share across threads.
@@ -541,10 +541,7 @@ impl Builder {
             if let Some(&view) = snapshot.perm_ids.get(&format!("{name}_view")) {
                 let index = snapshot.objects.len() as u32;
                 let names = def.fields.keys().map(String::as_str).chain(["id"]);
-                let mut field_index = FxHashMap::default();
-                for (i, field) in names.enumerate() {
-                    field_index.entry(field.to_owned()).or_insert(i as u16);
-                }
+                let field_index = NameIndex::build(names.enumerate().map(|(i, f)| (f, i as u32)));
                 snapshot
                     .objects
                     .insert(name.clone(), ObjectInfo { def: def.clone(), view, index, field_index });
