@@ -131,7 +131,7 @@ impl Snapshot {
         if !(creating || info.is_update && before.is_some()) {
             return None;
         }
-        let object = self.object(&info.module)?;
+        let object = self.objects.get(info.object? as usize)?;
         let before = if creating { None } else { before };
         touched(record, before)
             .find(|f| self.roles_field_level(roles, object, f, creating) < FieldLevel::Edit)

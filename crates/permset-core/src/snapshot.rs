@@ -46,6 +46,8 @@ pub(crate) struct PermInfo {
     pub(crate) action: String,
     /// Whether the module is an object (has records).
     pub(crate) is_object: bool,
+    /// The object's position in `Snapshot::objects`, when it is one.
+    pub(crate) object: Option<u32>,
     /// The module's `view` permission, when this action on a record needs view (rule 6).
     pub(crate) needs_view: Option<PermId>,
     /// The action is `update` (checked before and after, rule 6).
@@ -226,7 +228,10 @@ pub struct Snapshot {
     pub(crate) perms: Vec<PermInfo>,
     /// Permission names (aliases included) → ids.
     pub(crate) perm_ids: NameIndex,
-    pub(crate) objects: FxHashMap<String, ObjectInfo>,
+    /// The objects, by their `index`.
+    pub(crate) objects: Vec<ObjectInfo>,
+    /// Object names → positions in `objects`.
+    pub(crate) object_ids: NameIndex,
     pub(crate) roles: Vec<CompiledRole>,
     pub(crate) role_ids: FxHashMap<String, RoleIdx>,
     pub(crate) users: Vec<CompiledUser>,
@@ -386,6 +391,7 @@ impl Builder {
             let object = self.schema.objects.get(&module);
             let info = PermInfo {
                 is_object: object.is_some(),
+                object: None,
                 is_update: action == "update",
                 is_create: action == "create",
                 name,
@@ -522,7 +528,8 @@ impl Builder {
             schema: self.schema,
             perms: self.perms,
             perm_ids,
-            objects: FxHashMap::default(),
+            objects: Vec::new(),
+            object_ids: NameIndex::default(),
             roles: self.roles,
             role_ids: self.role_ids,
             users: Vec::with_capacity(model.users.len()),
@@ -537,19 +544,22 @@ impl Builder {
             teams_view,
             warnings,
         };
+        let mut names: Vec<&str> = Vec::new();
         for (name, def) in &snapshot.schema.objects {
             if let Some(&view) = snapshot.perm_ids.get(&format!("{name}_view")) {
                 let index = snapshot.objects.len() as u32;
-                let names = def.fields.keys().map(String::as_str).chain(["id"]);
-                let field_index = NameIndex::build(names.enumerate().map(|(i, f)| (f, i as u32)));
-                snapshot
-                    .objects
-                    .insert(name.clone(), ObjectInfo { def: def.clone(), view, index, field_index });
+                let fields = def.fields.keys().map(String::as_str).chain(["id"]);
+                let field_index = NameIndex::build(fields.enumerate().map(|(i, f)| (f, i as u32)));
+                snapshot.objects.push(ObjectInfo { def: def.clone(), view, index, field_index });
+                names.push(name);
             }
         }
-        let mut objects: Vec<(&str, &ObjectInfo)> =
-            snapshot.objects.iter().map(|(name, info)| (name.as_str(), info)).collect();
-        objects.sort_by_key(|(_, info)| info.index);
+        snapshot.object_ids = NameIndex::build(names.iter().enumerate().map(|(i, name)| (*name, i as u32)));
+        for perm in &mut snapshot.perms {
+            perm.object = snapshot.object_ids.get(&perm.module).copied();
+        }
+        let objects: Vec<(&str, &ObjectInfo)> =
+            snapshot.objects.iter().map(|info| (snapshot.object_ids.key(info.index), info)).collect();
         let tables: Vec<FieldTable> =
             snapshot.roles.iter().map(|role| snapshot.field_table(role, &objects)).collect();
         for (role, table) in snapshot.roles.iter_mut().zip(tables) {
@@ -841,7 +851,7 @@ impl Snapshot {
 
     /// The object definition of a module, when it is an object.
     pub(crate) fn object(&self, name: &str) -> Option<&ObjectInfo> {
-        self.objects.get(name)
+        self.objects.get(*self.object_ids.get(name)? as usize)
     }
 
     /// Whether the object's list and search are open to everyone with view (rule 9).
