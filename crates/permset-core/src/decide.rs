@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::condition::{Expr, UserContext};
+use crate::condition::Expr;
 use crate::model::{FieldLevel, FieldType, UserKind};
 use crate::role_set::RoleSet;
 use crate::snapshot::{CompiledAccess, CompiledUser, ObjectInfo, PermId, RoleIdx, Snapshot};
@@ -122,11 +122,6 @@ impl<'a> From<&'a String> for Actor<'a> {
     }
 }
 
-/// What the acting user looks like to conditions.
-pub(crate) fn user_context(user: &CompiledUser) -> UserContext<'_> {
-    UserContext { id: &user.key, teams: &user.teams, attributes: &user.attributes }
-}
-
 /// The module-level answer of a role set (rule 5: limited grants allow, flagged).
 fn module_level(set: &RoleSet, perm: PermId) -> Decision {
     if set.grants.all(perm) {
@@ -135,6 +130,17 @@ fn module_level(set: &RoleSet, perm: PermId) -> Decision {
         Decision::AllowLimited
     } else {
         Decision::DENY
+    }
+}
+
+/// A question without a record (rule 5's module-level answer), with rule
+/// 6's `view` under it when the permission needs one.
+#[inline]
+pub(crate) fn role_level(set: &RoleSet, perm: PermId, view: Option<PermId>) -> Decision {
+    let decision = module_level(set, perm);
+    match view {
+        Some(view) => decision.and(module_level(set, view)),
+        None => decision,
     }
 }
 
@@ -182,11 +188,7 @@ impl Snapshot {
     ) -> Decision {
         let Some(info) = self.perm(perm) else { return Decision::DENY };
         let Some(record) = record.filter(|_| info.is_object) else {
-            let decision = module_level(set, perm);
-            return match info.needs_view {
-                Some(view) => decision.and(module_level(set, view)),
-                None => decision,
-            };
+            return role_level(set, perm, info.needs_view);
         };
         let Some(user) = self.users.get(user as usize) else { return Decision::DENY };
         // Rule 6: update holds before and after; the existing record must be viewable.
@@ -217,7 +219,7 @@ impl Snapshot {
         if !set.grants.any(perm) {
             return false;
         }
-        let ctx = user_context(user);
+        let ctx = self.user_context(user);
         set.roles.iter().any(|&r| match self.role_at(r).and_then(|role| role.table.get(perm as usize)) {
             Some(CompiledAccess::Limited(limits)) => {
                 limits.iter().any(|(limit, _)| limit.matches(record, &ctx))
@@ -269,7 +271,7 @@ impl Snapshot {
 
     /// The view predicate given by exactly `roles` for user `u`.
     fn predicate_for_roles(&self, u: &CompiledUser, info: &ObjectInfo, roles: &[RoleIdx]) -> Expr {
-        let ctx = user_context(u);
+        let ctx = self.user_context(u);
         let mut any: Vec<Expr> = Vec::new();
         for &r in roles {
             match self.role_at(r).and_then(|role| role.table.get(info.view as usize)) {

@@ -206,7 +206,7 @@ impl<'s> Holdings<'s> {
 
     fn beyond(&self) -> Beyond {
         match &self.source {
-            Source::User(user) => Beyond::Actor { user: user.key.clone() },
+            Source::User(user) => Beyond::Actor { user: self.snapshot.user_key(user).to_owned() },
             Source::KeyRole(_, role) => Beyond::KeyRole { role: role.clone() },
         }
     }

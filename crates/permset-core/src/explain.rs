@@ -14,7 +14,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::decide::{user_context, Decision, Request};
+use crate::decide::{Decision, Request};
 use crate::model::FieldLevel;
 use crate::snapshot::{CompiledAccess, CompiledLimit, CompiledUser, PermId, RoleIdx, Snapshot, Via};
 use crate::suggest::nearest;
@@ -249,7 +249,7 @@ impl Snapshot {
         };
         let perm = self.perm_ids.get(request.permission).copied();
         let Some(user) = self.user(request.user) else {
-            let keys = self.users.iter().map(|u| u.key.as_str());
+            let keys = self.user_ids.keys();
             out.near_misses
                 .push(NearMiss::UnknownUser { suggestion: nearest(request.user, keys).map(Into::into) });
             if perm.is_none() {
@@ -313,7 +313,7 @@ impl Snapshot {
     }
 
     fn unknown_permission(&self, wanted: &str) -> NearMiss {
-        let names = self.perm_ids.keys().map(String::as_str);
+        let names = self.perm_ids.keys();
         NearMiss::UnknownPermission { suggestion: nearest(wanted, names).map(Into::into) }
     }
 
@@ -347,7 +347,7 @@ impl Snapshot {
     pub(crate) fn active_roles(&self, user: &CompiledUser, now: DateTime<Utc>) -> Vec<(RoleIdx, Assigned)> {
         let in_force = self.roles_in_force(user, now);
         let mut out: Vec<(RoleIdx, Assigned)> = Vec::new();
-        for a in &user.assignments {
+        for a in self.assignments_of(user) {
             let active = a.expires_at.is_none_or(|at| now < at);
             if active && in_force.contains(&a.role) && !out.iter().any(|(r, _)| *r == a.role) {
                 out.push((a.role, self.assigned(a.via)));
@@ -383,7 +383,7 @@ impl Snapshot {
             };
             return Some(step);
         }
-        let ctx = user_context(user);
+        let ctx = self.user_context(user);
         let mut limited_step = None;
         for (r, assigned) in active {
             let Some(role) = self.role_at(*r) else { continue };
@@ -434,7 +434,7 @@ impl Snapshot {
         active: &[(RoleIdx, Assigned)],
     ) -> Vec<NearMiss> {
         let Some(record) = record else { return Vec::new() };
-        let ctx = user_context(user);
+        let ctx = self.user_context(user);
         let name = self.perm(perm).map(|p| p.name.clone()).unwrap_or_default();
         let mut out = Vec::new();
         for (r, _) in active {
@@ -471,7 +471,7 @@ impl Snapshot {
         out: &mut Vec<NearMiss>,
     ) {
         let perm_name = self.perm(perm).map(|p| p.name.as_str()).unwrap_or_default();
-        let held = |r: RoleIdx| user.assignments.iter().any(|a| a.role == r);
+        let held = |r: RoleIdx| self.assignments_of(user).iter().any(|a| a.role == r);
         if !active.iter().any(|(r, _)| self.grants(*r, perm)) {
             let roles: Vec<String> = (0..self.roles.len() as RoleIdx)
                 .filter(|&r| self.grants(r, perm) && !held(r))
@@ -482,7 +482,7 @@ impl Snapshot {
             out.push(NearMiss::NotAssigned { permission: perm_name.to_owned(), roles });
         }
         for other in others.iter().filter(|o| o.workspace != self.workspace) {
-            for role in other.roles_of(&user.key, now) {
+            for role in other.roles_of(self.user_key(user), now) {
                 let grants = other
                     .perm_ids
                     .get(perm_name)
@@ -501,7 +501,7 @@ impl Snapshot {
                 active.iter().filter(|(_, a)| *a == Assigned::Directly).map(|(r, _)| *r).collect();
             self.team_roles_count(&direct)
         };
-        for a in user.assignments.iter().filter(|a| self.grants(a.role, perm)) {
+        for a in self.assignments_of(user).iter().filter(|a| self.grants(a.role, perm)) {
             let Some(role) = self.role_at(a.role) else { continue };
             let key = role.key.clone();
             if role.role.kind != user.kind {

@@ -27,14 +27,34 @@ pub(crate) type FieldTable = Box<[Box<[[FieldLevel; 2]]>]>;
 /// the same as no value (the store removes a field patched to `null`, and
 /// never stores one).
 pub(crate) fn touched<'r>(after: &'r Record, before: Option<&'r Record>) -> impl Iterator<Item = &'r str> {
-    let present = |record: &'r Record, field: &str| record.get(field).filter(|v| !v.is_null());
-    let changed = after.iter().filter(move |(field, value)| {
-        !value.is_null() && before.is_none_or(|b| present(b, field) != Some(*value))
+    // The two states of a record nearly always list the same fields in the
+    // same order (always, when records are sorted maps), so each field's
+    // other value is first looked for at the same position — a key compare —
+    // and only then by a hashed lookup.
+    fn other<'r>(
+        record: &'r Record,
+        beside: &mut serde_json::map::Iter<'r>,
+        field: &str,
+    ) -> Option<&'r serde_json::Value> {
+        let value = match beside.next() {
+            Some((key, value)) if key == field => Some(value),
+            _ => record.get(field),
+        };
+        value.filter(|v| !v.is_null())
+    }
+    let mut before_iter = before.map(|b| b.iter());
+    let changed = after.iter().filter(move |(field, value)| match (before, before_iter.as_mut()) {
+        (Some(b), Some(beside)) => {
+            let old = other(b, beside, field);
+            !value.is_null() && old != Some(*value)
+        }
+        _ => !value.is_null(),
     });
+    let mut after_iter = after.iter();
     let removed = before
         .into_iter()
         .flat_map(|b| b.iter())
-        .filter(move |(field, value)| !value.is_null() && present(after, field).is_none());
+        .filter(move |(field, value)| other(after, &mut after_iter, field).is_none() && !value.is_null());
     changed.chain(removed).map(|(field, _)| field.as_str()).filter(|field| *field != "id")
 }
 
@@ -111,7 +131,7 @@ impl Snapshot {
         if !(creating || info.is_update && before.is_some()) {
             return None;
         }
-        let object = self.object(&info.module)?;
+        let object = self.objects.get(info.object? as usize)?;
         let before = if creating { None } else { before };
         touched(record, before)
             .find(|f| self.roles_field_level(roles, object, f, creating) < FieldLevel::Edit)
@@ -211,5 +231,29 @@ impl Snapshot {
         fields
             .into_iter()
             .find(|f| *f != "id" && self.field_level_for(actor, object, f, now, creating) < FieldLevel::Edit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::touched;
+    use crate::Record;
+
+    fn record(value: serde_json::Value) -> Record {
+        value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn touched_pairs_fields_by_name_when_positions_shift() {
+        // `b` only before, `d` only after, `e` null after: every position after `a` is shifted.
+        let before = record(serde_json::json!({"a": 1, "b": 5, "c": 3, "e": 1, "id": "x"}));
+        let after = record(serde_json::json!({"a": 1, "c": 2, "d": 4, "e": null, "id": "y"}));
+        let mut got: Vec<&str> = touched(&after, Some(&before)).collect();
+        got.sort_unstable();
+        assert_eq!(got, ["b", "c", "d", "e"]);
+        let same: Vec<&str> = touched(&before, Some(&before)).collect();
+        assert!(same.is_empty(), "{same:?}");
+        let created: Vec<&str> = touched(&after, None).collect();
+        assert_eq!(created, ["a", "c", "d"]);
     }
 }

@@ -4,6 +4,12 @@
 //! the two name lookups once and [`Snapshot::check_ids`] is a few loads and
 //! two bit tests.
 //!
+//! A handle also carries what a role-level check needs, taken from the
+//! snapshot when it was made: a [`UserId`] the user's precomputed role set
+//! (or that the user is an account owner), a [`PermId`] the `view`
+//! permission rule 6 puts under it. A role-level [`Snapshot::check_ids`] is
+//! then two stamp compares and the bit tests on one role set.
+//!
 //! A handle is only valid for the snapshot that made it. Each compiled
 //! snapshot gets a process-unique generation at compile time, and every
 //! handle carries it; a handle presented to any other snapshot (an older
@@ -15,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 
-use crate::decide::Decision;
+use crate::decide::{role_level, Decision};
 use crate::snapshot::{PermId as PermIdx, Snapshot};
 use crate::Record;
 
@@ -28,10 +34,19 @@ pub(crate) fn next_generation() -> u64 {
     NEXT_GENERATION.fetch_add(1, Ordering::Relaxed)
 }
 
+/// `UserId::fast` of an account owner.
+const OWNER: u32 = u32::MAX;
+/// `UserId::fast` of a user whose role set depends on the time (an expiring assignment).
+const BY_TIME: u32 = u32::MAX - 1;
+/// `PermId::view` of a permission that needs no view under it.
+const NO_VIEW: u32 = u32::MAX;
+
 /// A user of one snapshot, from [`Snapshot::user_id`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct UserId {
     index: u32,
+    /// The user's role set at any time, or [`OWNER`], or [`BY_TIME`].
+    fast: u32,
     generation: u64,
 }
 
@@ -39,6 +54,8 @@ pub struct UserId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PermId {
     index: PermIdx,
+    /// The `view` permission a role-level check also needs (rule 6), or [`NO_VIEW`].
+    view: PermIdx,
     generation: u64,
 }
 
@@ -46,14 +63,21 @@ impl Snapshot {
     /// The handle of a user key, valid for this snapshot only.
     pub fn user_id(&self, user: &str) -> Option<UserId> {
         let index = *self.user_ids.get(user)?;
-        Some(UserId { index, generation: self.generation })
+        let hot = self.hot.get(index as usize)?;
+        let fast = match hot.role_set {
+            _ if hot.account_owner => OWNER,
+            set if hot.always() && set < BY_TIME => set,
+            _ => BY_TIME,
+        };
+        Some(UserId { index, fast, generation: self.generation })
     }
 
     /// The handle of a permission name (`edit`/`add` aliases accepted),
     /// valid for this snapshot only.
     pub fn perm_id(&self, permission: &str) -> Option<PermId> {
         let index = *self.perm_ids.get(permission)?;
-        Some(PermId { index, generation: self.generation })
+        let view = self.perm(index)?.needs_view.unwrap_or(NO_VIEW);
+        Some(PermId { index, view, generation: self.generation })
     }
 
     /// [`Snapshot::check`] for pre-resolved handles: the same decision as
@@ -70,6 +94,18 @@ impl Snapshot {
         // INVARIANT: an index is only meaningful in the snapshot that issued it.
         if user.generation != self.generation || perm.generation != self.generation {
             return Decision::DENY;
+        }
+        // Role-level: everything needed is in the handles (valid: same generation).
+        if record.is_none() {
+            match user.fast {
+                OWNER => return Decision::ALLOW,
+                BY_TIME => {}
+                set => {
+                    if let Some(set) = self.role_sets.get(set as usize) {
+                        return role_level(set, perm.index, (perm.view != NO_VIEW).then_some(perm.view));
+                    }
+                }
+            }
         }
         self.decide_indices(user.index, perm.index, record, before, now)
     }

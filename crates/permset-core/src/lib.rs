@@ -36,6 +36,7 @@ mod ids;
 mod lint;
 mod memory;
 mod model;
+mod names;
 mod origin;
 mod permissions;
 mod resolve;

@@ -2,13 +2,15 @@
 //! benchmark (DESIGN.md §7: 1M users with assignments in ≤ 1 GiB).
 //!
 //! It counts the parts that grow with the workspace — the model the
-//! snapshot keeps (users, assignments, teams), the compiled users, their hot
-//! rows, the user index, the role sets — from lengths and capacities, and
+//! snapshot keeps (users, assignments, teams), the compiled users (rows,
+//! team and assignment arenas, distinct attribute maps), their hot rows,
+//! the user and permission indexes, the role sets — from lengths and capacities, and
 //! estimates what the collections cost beyond their entries (B-tree node
 //! slack, hash-table control bytes). Roles, permissions and the schema are
 //! counted roughly; they do not grow with users. Allocator overhead is not
 //! counted: the benchmark reports the process's RSS beside this figure.
 
+use std::collections::BTreeMap;
 use std::mem::size_of;
 
 use crate::model::{Assignment, User};
@@ -25,11 +27,6 @@ fn btree_entries<K, V>(len: usize) -> usize {
     let node = 11 * (size_of::<K>() + size_of::<V>()) + 16;
     let leaves = (len * 2).div_ceil(11).max(1);
     leaves * node + leaves / 6 * (node + 12 * size_of::<usize>())
-}
-
-/// A hash table of `capacity` entries: buckets (7/8 load) and a control byte each.
-fn hash_table<K, V>(capacity: usize) -> usize {
-    capacity * 8 / 7 * (size_of::<K>() + size_of::<V>() + 1)
 }
 
 fn strings<'a>(items: impl IntoIterator<Item = &'a String>) -> usize {
@@ -71,21 +68,19 @@ impl Snapshot {
                 .iter()
                 .map(|(k, t)| k.capacity() + t.name.as_ref().map_or(0, String::capacity))
                 .sum::<usize>();
+        // Compiled users: fixed-size rows, and the arenas their variable parts live in.
         let compiled_users: usize = self.users.capacity() * size_of::<CompiledUser>()
+            + self.user_teams.capacity() * size_of::<String>()
+            + strings(&self.user_teams)
+            + self.user_assignments.capacity() * size_of::<UserAssignment>()
+            + self.attribute_sets.capacity() * size_of::<BTreeMap<String, serde_json::Value>>()
             + self
-                .users
+                .attribute_sets
                 .iter()
-                .map(|u| {
-                    u.key.capacity()
-                        + u.teams.capacity() * size_of::<String>()
-                        + strings(&u.teams)
-                        + btree_entries::<String, serde_json::Value>(u.attributes.len())
-                        + strings(u.attributes.keys())
-                        + u.assignments.capacity() * size_of::<UserAssignment>()
-                })
+                .map(|a| btree_entries::<String, serde_json::Value>(a.len()) + strings(a.keys()))
                 .sum::<usize>();
         let hot = self.hot.capacity() * size_of::<UserHot>();
-        let user_index = hash_table::<String, u32>(self.user_ids.capacity()) + strings(self.user_ids.keys());
+        let user_index = self.user_ids.heap_bytes() + self.perm_ids.heap_bytes();
         // Each role set: its role list and two bitsets over the permissions.
         let words = self.perms.len().div_ceil(64);
         let role_sets: usize = [&self.role_sets, &self.single_sets]
@@ -135,7 +130,7 @@ mod tests {
     fn approx_heap_bytes_grows_with_users_and_counts_each_one() {
         let small = Snapshot::compile(&model(10)).unwrap().approx_heap_bytes();
         let large = Snapshot::compile(&model(10_010)).unwrap().approx_heap_bytes();
-        // Each user is at least its key twice (model and index), a compiled row and an assignment.
+        // Each user is at least its key twice (model and index arena), an index slot, rows and an assignment.
         let per_user = (large - small) / 10_000;
         assert!(per_user > 100, "{per_user} bytes per user");
         assert!(per_user < 10_000, "{per_user} bytes per user");

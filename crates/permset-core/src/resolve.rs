@@ -63,7 +63,7 @@ impl Snapshot {
         if self.user(name).is_some() {
             return Ok(());
         }
-        let suggestion = nearest(name, self.users.iter().map(|u| u.key.as_str())).map(str::to_owned);
+        let suggestion = nearest(name, self.user_ids.keys()).map(str::to_owned);
         Err(UnknownName { kind: NameKind::User, name: name.to_owned(), suggestion })
     }
 }

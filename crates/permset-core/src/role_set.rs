@@ -92,11 +92,17 @@ pub(crate) struct UserHot {
 }
 
 impl UserHot {
+    /// Whether the precomputed role set is exact at every time (no expiring assignment).
+    #[inline]
+    pub(crate) fn always(&self) -> bool {
+        self.from == i64::MIN && self.until == i64::MAX
+    }
+
     /// Whether the precomputed role set is exact at `now`. Most users have no
     /// expiring assignment, so the time is only converted when there is a window.
     #[inline]
     pub(crate) fn covers(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
-        if self.from == i64::MIN && self.until == i64::MAX {
+        if self.always() {
             return true;
         }
         let at = now.timestamp_micros();

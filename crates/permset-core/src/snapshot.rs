@@ -16,6 +16,7 @@ use crate::catalogue::{self, all_permissions};
 use crate::condition::{self, CmpOp, Expr, Operand, TypeContext, UserContext};
 use crate::fields::FieldTable;
 use crate::model::{Access, FieldType, Limit, ListVisibility, Model, ObjectDef, Role, Schema, UserKind};
+use crate::names::NameIndex;
 use crate::role_set::{Grants, RoleSet, UserHot};
 use crate::validate::{self, Diagnostic, Severity};
 
@@ -45,6 +46,8 @@ pub(crate) struct PermInfo {
     pub(crate) action: String,
     /// Whether the module is an object (has records).
     pub(crate) is_object: bool,
+    /// The object's position in `Snapshot::objects`, when it is one.
+    pub(crate) object: Option<u32>,
     /// The module's `view` permission, when this action on a record needs view (rule 6).
     pub(crate) needs_view: Option<PermId>,
     /// The action is `update` (checked before and after, rule 6).
@@ -181,18 +184,24 @@ pub(crate) struct UserAssignment {
     pub(crate) expires_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug)]
+/// A user, compiled: a fixed-size row whose variable parts (team keys,
+/// assignments) live in flat arenas of the snapshot and whose attributes
+/// are one of the snapshot's distinct attribute maps, so a million users
+/// cost a million small rows, not millions of allocations. The key is read
+/// back from the user index (`Snapshot::user_key`).
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct CompiledUser {
-    /// Position in `Snapshot::users` (and `Snapshot::hot`).
+    /// Position in `Snapshot::users` (and `Snapshot::hot`, and the user index's entries).
     pub(crate) index: u32,
-    pub(crate) key: String,
     pub(crate) kind: UserKind,
     pub(crate) account_owner: bool,
-    /// Team keys, sorted.
-    pub(crate) teams: Vec<String>,
-    pub(crate) attributes: BTreeMap<String, serde_json::Value>,
-    /// Every assignment reaching the user (direct, then via teams), active or not.
-    pub(crate) assignments: Vec<UserAssignment>,
+    /// Index into `Snapshot::attribute_sets`.
+    attributes: u32,
+    /// `[from, to)` in `Snapshot::user_teams`: the team keys, sorted.
+    teams: (u32, u32),
+    /// `[from, to)` in `Snapshot::user_assignments`: every assignment
+    /// reaching the user (direct, then via teams), active or not.
+    assignments: (u32, u32),
 }
 
 /// An object's compiled facts.
@@ -203,7 +212,7 @@ pub(crate) struct ObjectInfo {
     /// Position among the objects (the first index of a role's field table).
     pub(crate) index: u32,
     /// Field name → position in `def.fields` (the second index); `id` comes last.
-    pub(crate) field_index: FxHashMap<String, u16>,
+    pub(crate) field_index: NameIndex,
 }
 
 /// A compiled workspace. Cheap to query, immutable, safe to share across threads.
@@ -217,14 +226,25 @@ pub struct Snapshot {
     pub(crate) model: Model,
     pub(crate) schema: Schema,
     pub(crate) perms: Vec<PermInfo>,
-    pub(crate) perm_ids: FxHashMap<String, PermId>,
-    pub(crate) objects: FxHashMap<String, ObjectInfo>,
+    /// Permission names (aliases included) → ids.
+    pub(crate) perm_ids: NameIndex,
+    /// The objects, by their `index`.
+    pub(crate) objects: Vec<ObjectInfo>,
+    /// Object names → positions in `objects`.
+    pub(crate) object_ids: NameIndex,
     pub(crate) roles: Vec<CompiledRole>,
     pub(crate) role_ids: FxHashMap<String, RoleIdx>,
     pub(crate) users: Vec<CompiledUser>,
     /// What decisions read first, dense and small, parallel to `users`.
     pub(crate) hot: Vec<UserHot>,
-    pub(crate) user_ids: FxHashMap<String, u32>,
+    /// User keys → positions in `users`; entry `i` is user `i`'s key.
+    pub(crate) user_ids: NameIndex,
+    /// Every user's team keys, user after user (`CompiledUser::teams`).
+    pub(crate) user_teams: Vec<String>,
+    /// Every user's assignments, user after user (`CompiledUser::assignments`).
+    pub(crate) user_assignments: Vec<UserAssignment>,
+    /// The distinct attribute maps of the users; the first is the empty one.
+    pub(crate) attribute_sets: Vec<BTreeMap<String, Value>>,
     pub(crate) team_keys: Vec<String>,
     /// Distinct role combinations in force at compile time; `hot[u].role_set` indexes it.
     pub(crate) role_sets: Vec<RoleSet>,
@@ -339,6 +359,8 @@ struct Builder {
     schema: Schema,
     perms: Vec<PermInfo>,
     perm_ids: FxHashMap<String, PermId>,
+    /// `perm_ids` in insertion order (names, then aliases), for the snapshot's index.
+    perm_order: Vec<(String, PermId)>,
     roles: Vec<CompiledRole>,
     role_ids: FxHashMap<String, RoleIdx>,
     conditions: FxHashMap<(String, String), Arc<Expr>>,
@@ -352,6 +374,7 @@ impl Builder {
             schema,
             perms: Vec::new(),
             perm_ids: FxHashMap::default(),
+            perm_order: Vec::new(),
             roles: Vec::new(),
             role_ids: FxHashMap::default(),
             conditions: FxHashMap::default(),
@@ -364,9 +387,11 @@ impl Builder {
             let id = self.perms.len() as PermId;
             let name = format!("{module}_{action}");
             self.perm_ids.insert(name.clone(), id);
+            self.perm_order.push((name.clone(), id));
             let object = self.schema.objects.get(&module);
             let info = PermInfo {
                 is_object: object.is_some(),
+                object: None,
                 is_update: action == "update",
                 is_create: action == "create",
                 name,
@@ -385,7 +410,10 @@ impl Builder {
                 .map(|(id, p)| (format!("{}_{alias}", p.module), id as PermId))
                 .collect();
             for (name, id) in pairs {
-                self.perm_ids.entry(name).or_insert(id);
+                if !self.perm_ids.contains_key(&name) {
+                    self.perm_ids.insert(name.clone(), id);
+                    self.perm_order.push((name, id));
+                }
             }
         }
         // Rule 6: every action on a record except view and create needs view of it.
@@ -488,6 +516,7 @@ impl Builder {
         let team_idx: FxHashMap<&str, u32> =
             team_keys.iter().enumerate().map(|(i, k)| (k.as_str(), i as u32)).collect();
         let teams_view = self.perm_ids.get("teams_view").copied();
+        let perm_ids = NameIndex::build(self.perm_order.iter().map(|(name, id)| (name.as_str(), *id)));
         // The users are built while `model` is borrowed; it moves in at the end.
         // Until then the snapshot holds its settings, which roles_in_force reads.
         let placeholder = Model { settings: model.settings.clone(), ..Model::default() };
@@ -498,35 +527,39 @@ impl Builder {
             model: placeholder,
             schema: self.schema,
             perms: self.perms,
-            perm_ids: self.perm_ids,
-            objects: FxHashMap::default(),
+            perm_ids,
+            objects: Vec::new(),
+            object_ids: NameIndex::default(),
             roles: self.roles,
             role_ids: self.role_ids,
             users: Vec::with_capacity(model.users.len()),
             hot: Vec::with_capacity(model.users.len()),
-            user_ids: FxHashMap::default(),
+            user_ids: NameIndex::default(),
+            user_teams: Vec::new(),
+            user_assignments: Vec::new(),
+            attribute_sets: vec![BTreeMap::new()],
             team_keys: Vec::new(),
             role_sets: Vec::new(),
             single_sets: Vec::new(),
             teams_view,
             warnings,
         };
+        let mut names: Vec<&str> = Vec::new();
         for (name, def) in &snapshot.schema.objects {
             if let Some(&view) = snapshot.perm_ids.get(&format!("{name}_view")) {
                 let index = snapshot.objects.len() as u32;
-                let names = def.fields.keys().map(String::as_str).chain(["id"]);
-                let mut field_index = FxHashMap::default();
-                for (i, field) in names.enumerate() {
-                    field_index.entry(field.to_owned()).or_insert(i as u16);
-                }
-                snapshot
-                    .objects
-                    .insert(name.clone(), ObjectInfo { def: def.clone(), view, index, field_index });
+                let fields = def.fields.keys().map(String::as_str).chain(["id"]);
+                let field_index = NameIndex::build(fields.enumerate().map(|(i, f)| (f, i as u32)));
+                snapshot.objects.push(ObjectInfo { def: def.clone(), view, index, field_index });
+                names.push(name);
             }
         }
-        let mut objects: Vec<(&str, &ObjectInfo)> =
-            snapshot.objects.iter().map(|(name, info)| (name.as_str(), info)).collect();
-        objects.sort_by_key(|(_, info)| info.index);
+        snapshot.object_ids = NameIndex::build(names.iter().enumerate().map(|(i, name)| (*name, i as u32)));
+        for perm in &mut snapshot.perms {
+            perm.object = snapshot.object_ids.get(&perm.module).copied();
+        }
+        let objects: Vec<(&str, &ObjectInfo)> =
+            snapshot.objects.iter().map(|info| (snapshot.object_ids.key(info.index), info)).collect();
         let tables: Vec<FieldTable> =
             snapshot.roles.iter().map(|role| snapshot.field_table(role, &objects)).collect();
         for (role, table) in snapshot.roles.iter_mut().zip(tables) {
@@ -534,60 +567,185 @@ impl Builder {
         }
         snapshot.single_sets =
             (0..snapshot.roles.len() as RoleIdx).map(|r| snapshot.role_set(Box::new([r]))).collect();
+        snapshot.compile_users(&model, &team_idx, now);
+        snapshot.team_keys = team_keys;
+        snapshot.model = model;
+        snapshot
+    }
+}
+
+/// Distinct attribute maps, found by a hash of their contents (users in one
+/// region share one map instead of each holding a copy).
+#[derive(Default)]
+struct AttributeSets {
+    by_hash: FxHashMap<u64, Vec<u32>>,
+}
+
+fn hash_value(value: &Value, h: &mut impl std::hash::Hasher) {
+    use std::hash::Hash;
+    match value {
+        Value::Null => 0u8.hash(h),
+        Value::Bool(b) => (1u8, b).hash(h),
+        Value::Number(n) => (2u8, n.as_f64().map(f64::to_bits), n.as_i64()).hash(h),
+        Value::String(s) => (3u8, s).hash(h),
+        Value::Array(items) => {
+            (4u8, items.len()).hash(h);
+            items.iter().for_each(|v| hash_value(v, h));
+        }
+        Value::Object(map) => {
+            (5u8, map.len()).hash(h);
+            for (k, v) in map {
+                k.hash(h);
+                hash_value(v, h);
+            }
+        }
+    }
+}
+
+impl AttributeSets {
+    /// The index of `attributes` in `sets`, added if new.
+    fn intern(
+        &mut self,
+        sets: &mut Vec<BTreeMap<String, Value>>,
+        attributes: &BTreeMap<String, Value>,
+    ) -> u32 {
+        use std::hash::{Hash, Hasher};
+        if attributes.is_empty() {
+            return 0;
+        }
+        let mut h = rustc_hash::FxHasher::default();
+        for (k, v) in attributes {
+            k.hash(&mut h);
+            hash_value(v, &mut h);
+        }
+        let bucket = self.by_hash.entry(h.finish()).or_default();
+        if let Some(&i) = bucket.iter().find(|&&i| sets.get(i as usize) == Some(attributes)) {
+            return i;
+        }
+        let i = sets.len() as u32;
+        sets.push(attributes.clone());
+        bucket.push(i);
+        i
+    }
+}
+
+impl Snapshot {
+    /// Compiles every user of `model`: its row, its hot row, its role set
+    /// (shared with every user holding the same roles) and the user index.
+    fn compile_users(&mut self, model: &Model, team_idx: &FxHashMap<&str, u32>, now: DateTime<Utc>) {
+        // Each team's assignments, resolved once rather than once per member.
+        let mut team_assignments: Vec<Vec<UserAssignment>> = vec![Vec::new(); team_idx.len()];
+        for (team, list) in &model.assignments.teams {
+            let Some(&t) = team_idx.get(team.as_str()) else { continue };
+            let Some(slot) = team_assignments.get_mut(t as usize) else { continue };
+            for a in list {
+                if let Some(&role) = self.role_ids.get(&a.role) {
+                    slot.push(UserAssignment { role, via: Via::Team(t), expires_at: a.expires_at });
+                }
+            }
+        }
+        let memberships: usize = model.users.values().map(|u| u.teams.len()).sum();
+        self.user_teams.reserve_exact(memberships);
+        self.user_assignments.reserve(model.users.len() * 2);
         let mut set_ids: FxHashMap<Box<[RoleIdx]>, u32> = FxHashMap::default();
+        let mut attribute_sets = AttributeSets::default();
+        let mut roles: Vec<RoleIdx> = Vec::new();
+        let mut teams: Vec<(u32, &str)> = Vec::new();
+        // Users and their direct assignments are both sorted by key: walk them together.
+        let mut direct = model.assignments.users.iter().peekable();
         for (key, user) in &model.users {
-            let mut assignments = Vec::new();
-            let direct = model.assignments.users.get(key).into_iter().flatten();
-            for a in direct {
-                if let Some(&role) = snapshot.role_ids.get(&a.role) {
-                    assignments.push(UserAssignment { role, via: Via::Direct, expires_at: a.expires_at });
+            while direct.next_if(|(k, _)| k.as_str() < key.as_str()).is_some() {}
+            let assigned = direct.next_if(|(k, _)| *k == key).map(|(_, list)| list);
+            let from = self.user_assignments.len() as u32;
+            for a in assigned.into_iter().flatten() {
+                if let Some(&role) = self.role_ids.get(&a.role) {
+                    self.user_assignments.push(UserAssignment {
+                        role,
+                        via: Via::Direct,
+                        expires_at: a.expires_at,
+                    });
                 }
             }
-            let mut teams = user.teams.clone();
-            teams.sort_unstable();
-            teams.dedup();
-            for team in &teams {
-                let Some(&t) = team_idx.get(team.as_str()) else { continue };
-                for a in model.assignments.teams.get(team).into_iter().flatten() {
-                    if let Some(&role) = snapshot.role_ids.get(&a.role) {
-                        assignments.push(UserAssignment {
-                            role,
-                            via: Via::Team(t),
-                            expires_at: a.expires_at,
-                        });
-                    }
+            teams.clear();
+            teams.extend(
+                user.teams
+                    .iter()
+                    .map(|t| (team_idx.get(t.as_str()).copied().unwrap_or(u32::MAX), t.as_str())),
+            );
+            teams.sort_unstable_by(|a, b| a.1.cmp(b.1));
+            teams.dedup_by(|a, b| a.1 == b.1);
+            let teams_from = self.user_teams.len() as u32;
+            for &(t, name) in &teams {
+                self.user_teams.push(name.to_owned());
+                if let Some(list) = team_assignments.get(t as usize) {
+                    self.user_assignments.extend_from_slice(list);
                 }
             }
-            let index = snapshot.users.len() as u32;
+            let index = self.users.len() as u32;
             let compiled = CompiledUser {
                 index,
-                key: key.clone(),
                 kind: user.kind,
                 account_owner: user.account_owner,
-                teams,
-                attributes: user.attributes.clone(),
-                assignments,
+                attributes: attribute_sets.intern(&mut self.attribute_sets, &user.attributes),
+                teams: (teams_from, self.user_teams.len() as u32),
+                assignments: (from, self.user_assignments.len() as u32),
             };
-            let roles = snapshot.roles_in_force(&compiled, now).into_boxed_slice();
-            let (from, until) = validity_window(&compiled.assignments, now);
-            let next = set_ids.len() as u32;
-            let set = *set_ids.entry(roles.clone()).or_insert(next);
-            if set == next {
-                let built = snapshot.role_set(roles);
-                snapshot.role_sets.push(built);
-            }
-            snapshot.hot.push(UserHot {
+            let assignments = self.assignments_of(&compiled);
+            self.roles_in_force_into(assignments, compiled.kind, now, &mut roles);
+            let (from, until) = validity_window(assignments, now);
+            let set = match set_ids.get(roles.as_slice()) {
+                Some(&set) => set,
+                None => {
+                    let set = self.role_sets.len() as u32;
+                    let boxed: Box<[RoleIdx]> = roles.as_slice().into();
+                    set_ids.insert(boxed.clone(), set);
+                    let built = self.role_set(boxed);
+                    self.role_sets.push(built);
+                    set
+                }
+            };
+            self.hot.push(UserHot {
                 account_owner: user.account_owner,
                 role_set: set,
                 from: from.map_or(i64::MIN, |t| t.timestamp_micros()),
                 until: until.map_or(i64::MAX, |t| t.timestamp_micros()),
             });
-            snapshot.user_ids.insert(key.clone(), index);
-            snapshot.users.push(compiled);
+            self.users.push(compiled);
         }
-        snapshot.team_keys = team_keys;
-        snapshot.model = model;
-        snapshot
+        self.user_assignments.shrink_to_fit();
+        self.user_ids = NameIndex::build(model.users.keys().enumerate().map(|(i, k)| (k.as_str(), i as u32)));
+    }
+
+    /// A user's key.
+    pub(crate) fn user_key(&self, user: &CompiledUser) -> &str {
+        self.user_ids.key(user.index)
+    }
+
+    /// A user's team keys, sorted.
+    pub(crate) fn user_teams(&self, user: &CompiledUser) -> &[String] {
+        self.user_teams.get(user.teams.0 as usize..user.teams.1 as usize).unwrap_or_default()
+    }
+
+    /// A user's attributes.
+    pub(crate) fn user_attributes(&self, user: &CompiledUser) -> &BTreeMap<String, Value> {
+        static EMPTY: BTreeMap<String, Value> = BTreeMap::new();
+        self.attribute_sets.get(user.attributes as usize).unwrap_or(&EMPTY)
+    }
+
+    /// Every assignment reaching a user (direct, then via teams), active or not.
+    pub(crate) fn assignments_of(&self, user: &CompiledUser) -> &[UserAssignment] {
+        self.user_assignments
+            .get(user.assignments.0 as usize..user.assignments.1 as usize)
+            .unwrap_or_default()
+    }
+
+    /// What the acting user looks like to conditions.
+    pub(crate) fn user_context(&self, user: &CompiledUser) -> UserContext<'_> {
+        UserContext {
+            id: self.user_key(user),
+            teams: self.user_teams(user),
+            attributes: self.user_attributes(user),
+        }
     }
 }
 
@@ -623,20 +781,30 @@ fn validity_window(
 impl Snapshot {
     /// Rule 3 (with rule 10): the roles in force for a user at `now`.
     pub(crate) fn roles_in_force(&self, user: &CompiledUser, now: DateTime<Utc>) -> Vec<RoleIdx> {
+        let mut roles = Vec::new();
+        self.roles_in_force_into(self.assignments_of(user), user.kind, now, &mut roles);
+        roles
+    }
+
+    /// [`Snapshot::roles_in_force`] of a user of `kind` with `assignments`, into `roles` (cleared first).
+    fn roles_in_force_into(
+        &self,
+        assignments: &[UserAssignment],
+        kind: UserKind,
+        now: DateTime<Utc>,
+        roles: &mut Vec<RoleIdx>,
+    ) {
         let counts = |a: &UserAssignment| {
             a.expires_at.is_none_or(|at| now < at)
-                && self.role_at(a.role).is_some_and(|r| r.role.kind == user.kind)
+                && self.role_at(a.role).is_some_and(|r| r.role.kind == kind)
         };
-        let mut roles: Vec<RoleIdx> =
-            user.assignments.iter().filter(|a| a.via == Via::Direct && counts(a)).map(|a| a.role).collect();
-        if self.team_roles_count(&roles) {
-            roles.extend(
-                user.assignments.iter().filter(|a| a.via != Via::Direct && counts(a)).map(|a| a.role),
-            );
+        roles.clear();
+        roles.extend(assignments.iter().filter(|a| a.via == Via::Direct && counts(a)).map(|a| a.role));
+        if self.team_roles_count(roles) {
+            roles.extend(assignments.iter().filter(|a| a.via != Via::Direct && counts(a)).map(|a| a.role));
         }
         roles.sort_unstable();
         roles.dedup();
-        roles
     }
 
     /// Whether team-assigned roles count for a user whose direct roles are `direct`.
@@ -683,7 +851,7 @@ impl Snapshot {
 
     /// The object definition of a module, when it is an object.
     pub(crate) fn object(&self, name: &str) -> Option<&ObjectInfo> {
-        self.objects.get(name)
+        self.objects.get(*self.object_ids.get(name)? as usize)
     }
 
     /// Whether the object's list and search are open to everyone with view (rule 9).

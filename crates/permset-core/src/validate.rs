@@ -68,7 +68,10 @@ pub(crate) fn user_attribute_types(model: &Model, schema: &Schema) -> BTreeMap<S
                 serde_json::Value::Array(_) => FieldType::List(Box::new(FieldType::String)),
                 _ => FieldType::String,
             };
-            types.entry(name.clone()).or_insert(ty);
+            // Looked up before cloning: this runs for every attribute of every user.
+            if !types.contains_key(name.as_str()) {
+                types.insert(name.clone(), ty);
+            }
         }
     }
     types
@@ -384,10 +387,15 @@ fn validate_access(ctx: &RoleCtx<'_>, module: &str, access: &Access, path: &str,
 }
 
 fn validate_people(model: &Model, system: &BTreeMap<String, Role>, out: &mut Findings) {
-    let role_kind = |name: &str| model.roles.get(name).or_else(|| system.get(name)).map(|r| r.kind);
+    // Hash sets for what is asked once per user, membership or assignment
+    // (a million times in a large workspace), not B-tree walks.
+    let kinds: rustc_hash::FxHashMap<&str, UserKind> =
+        system.iter().chain(&model.roles).map(|(k, r)| (k.as_str(), r.kind)).collect();
+    let role_kind = |name: &str| kinds.get(name).copied();
+    let teams: rustc_hash::FxHashSet<&str> = model.teams.keys().map(String::as_str).collect();
     let role_names: Vec<&str> = model.roles.keys().chain(system.keys()).map(String::as_str).collect();
     for (key, user) in &model.users {
-        for team in user.teams.iter().filter(|t| !model.teams.contains_key(*t)) {
+        for team in user.teams.iter().filter(|t| !teams.contains(t.as_str())) {
             out.error(
                 format!("users.{key}.teams"),
                 format!(
@@ -397,8 +405,11 @@ fn validate_people(model: &Model, system: &BTreeMap<String, Role>, out: &mut Fin
             );
         }
     }
+    // Both maps are sorted by key: walk them together.
+    let mut users = model.users.iter().peekable();
     for (key, list) in &model.assignments.users {
-        let Some(user) = model.users.get(key) else {
+        while users.next_if(|(k, _)| k.as_str() < key.as_str()).is_some() {}
+        let Some((_, user)) = users.next_if(|(k, _)| *k == key) else {
             out.error(
                 format!("assignments.users.{key}"),
                 format!("unknown user `{key}`{}", did_you_mean(key, model.users.keys().map(String::as_str))),

@@ -65,3 +65,22 @@ fn a_handle_from_another_snapshot_of_the_same_revision_is_denied() {
     assert_eq!(b.check_ids(user, bp, None, None, Utc::now()), Decision::Deny, "stale user handle");
     assert_eq!(b.check_ids(bu, bp, None, None, Utc::now()), Decision::Allow);
 }
+
+#[test]
+fn a_handle_carries_no_role_set_past_an_expiry() {
+    // The handle carries the user's precomputed role set for role-level
+    // checks; with an expiring assignment that set is only exact until the
+    // expiry, so a handle made before it must answer as `check` does after it.
+    let text = "workspace: acme
+users: { carol: {} }
+assignments: { users: { carol: [{ role: billing, expires_at: 2030-01-01T00:00:00Z }] } }
+";
+    let (model, _) = load_workspace_file(text).unwrap();
+    let before: chrono::DateTime<Utc> = "2029-06-01T00:00:00Z".parse().unwrap();
+    let after: chrono::DateTime<Utc> = "2030-06-01T00:00:00Z".parse().unwrap();
+    let s = Snapshot::compile_at(&model, before, 1).unwrap();
+    let (carol, perm) = (s.user_id("carol").unwrap(), s.perm_id("billing_view").unwrap());
+    assert_eq!(s.check_ids(carol, perm, None, None, before), Decision::Allow);
+    assert_eq!(s.check_ids(carol, perm, None, None, after), Decision::Deny);
+    assert_eq!(s.check(&Request::new("carol", "billing_view", after)), Decision::Deny);
+}
