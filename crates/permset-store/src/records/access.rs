@@ -90,8 +90,14 @@ pub(crate) fn index_specs(snapshot: &Snapshot, translator: &Translator, object: 
     }
     for expr in rule_conditions(snapshot.model(), object, def) {
         for conjunction in disjuncts(&expr) {
-            let mut fields: Vec<String> =
-                equalities(conjunction).into_iter().map(|(name, _)| name.to_owned()).collect();
+            // Only fields a seek can key (see `key_literal`): an index with
+            // any other field in its key would never be read.
+            let mut fields: Vec<String> = equalities(conjunction)
+                .into_iter()
+                .map(|(name, _)| name)
+                .filter(|name| def.fields.get(*name).is_some_and(|f| seekable(&f.ty)))
+                .map(str::to_owned)
+                .collect();
             fields.sort();
             fields.dedup();
             fields.truncate(MAX_KEY_FIELDS);
@@ -301,11 +307,22 @@ impl Planner<'_> {
 /// instants, null and bools have no key) gives no seek.
 fn key_literal(ty: &FieldType, value: &Value) -> Option<String> {
     match (ty, value) {
-        (
-            FieldType::String | FieldType::Enum(_) | FieldType::User | FieldType::Team | FieldType::Lookup(_),
-            Value::String(s),
-        ) if !s.contains('\0') => Some(quote(s)),
         (FieldType::Number, Value::Number(n)) => Some(number_literal(n)),
+        (FieldType::Number, _) => None,
+        (ty, Value::String(s)) if seekable(ty) && !s.contains('\0') => Some(quote(s)),
         _ => None,
     }
+}
+
+/// Whether a field of this type can be a seek's key: text-like fields and numbers.
+fn seekable(ty: &FieldType) -> bool {
+    matches!(
+        ty,
+        FieldType::String
+            | FieldType::Enum(_)
+            | FieldType::User
+            | FieldType::Team
+            | FieldType::Lookup(_)
+            | FieldType::Number
+    )
 }
