@@ -9,12 +9,12 @@
 use chrono::Utc;
 use permset_core::{Change, Model, ModelChange, Snapshot};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::{Any, Executor, Transaction};
 
 use crate::audit::{self, Append};
 use crate::change::{preview, Author};
 use crate::db::time_text;
+use crate::records::access::{index_name, index_specs, legacy_index_name};
 use crate::records::sql::{quote, valid_field_name, Translator};
 use crate::records::validate::valid_id;
 use crate::{Store, StoreError};
@@ -200,28 +200,40 @@ impl Store {
         Ok(())
     }
 
-    /// Creates the expression indexes list filtering uses: each object's
-    /// owner and team fields and fields marked `indexed`, on exactly the
-    /// expression the translator emits. Failures are logged, not fatal: an
-    /// index only makes queries faster.
+    /// Creates the indexes list filtering uses (`records/access.rs`): per
+    /// object, the owner and team fields, fields marked `indexed` and the
+    /// access rules' equality fields, each key on exactly the expression the
+    /// translator emits and ending in `id`. The single-field indexes of
+    /// earlier versions (without `id`) are dropped once replaced. Failures
+    /// are logged, not fatal: an index only makes queries faster.
     pub(crate) async fn ensure_indexes(&self, snapshot: &Snapshot) {
         let translator = Translator::new(self.dialect);
         for (object, def) in &snapshot.schema().objects {
-            for (name, field) in &def.fields {
-                let wanted = field.indexed
-                    || def.owner_field.as_deref() == Some(name)
-                    || def.team_field.as_deref() == Some(name);
-                let Some(expr) = translator.index_expression(name, &field.ty).filter(|_| wanted) else {
-                    continue;
-                };
-                let digest = hex::encode(Sha256::digest(format!("{object}\n{name}\n{expr}").as_bytes()));
-                let index = format!("rx_{}", digest.get(..20).unwrap_or(&digest));
+            for spec in index_specs(snapshot, &translator, object) {
+                let exprs: Option<Vec<String>> = spec
+                    .fields
+                    .iter()
+                    .map(|name| translator.index_expression(name, &def.fields.get(name)?.ty))
+                    .collect();
+                let Some(exprs) = exprs else { continue };
+                let index = index_name(object, &exprs);
+                let key: Vec<String> = exprs.iter().map(|e| format!("({e})")).collect();
                 let sql = format!(
-                    "CREATE INDEX IF NOT EXISTS {index} ON records (workspace, ({expr})) WHERE object = {}",
+                    "CREATE INDEX IF NOT EXISTS {index} ON records (workspace, {}, id) WHERE object = {}",
+                    key.join(", "),
                     quote(object)
                 );
                 if let Err(error) = self.pool.execute(sql.as_str()).await {
-                    tracing::warn!(%error, object, field = name, "could not create an index");
+                    tracing::warn!(%error, object, fields = ?spec.fields, "could not create an index");
+                    continue;
+                }
+                if let ([field], [expr]) = (spec.fields.as_slice(), exprs.as_slice()) {
+                    let legacy = legacy_index_name(object, field, expr);
+                    if let Err(error) =
+                        self.pool.execute(format!("DROP INDEX IF EXISTS {legacy}").as_str()).await
+                    {
+                        tracing::warn!(%error, object, field, "could not drop a replaced index");
+                    }
                 }
             }
         }

@@ -5,10 +5,11 @@
 //!
 //! The workspace has one custom object, `tickets`, with an owner field, a
 //! team field and an indexed `tier`; 1,000 agents in 100 teams own the
-//! records uniformly, so each agent owns 0.1% and each team holds 1%. Three
+//! records uniformly, so each agent owns 0.1% and each team holds 1%. Four
 //! agents are measured, each seeing tickets through one limit:
-//! `own` (0.1% of records), `team` (1%) and `rule` (`tier == "vip" and
-//! region == user.region`, about 0.33%).
+//! `own` (0.1% of records), `team` (1%), `rule` (`tier == "vip" and
+//! region == user.region`, about 0.33%) and `or` (two roles: `own`, or the
+//! rule; about 0.43%).
 //!
 //! Records are loaded through the store's public API only
 //! (`Store::import_records` as the account owner, in chunks),
@@ -67,8 +68,9 @@ const PAGE: u32 = 50;
 const BASELINE_PAGE: u32 = 1_000;
 
 /// The measured agents: (scope, user key). Agent `a0001` owns 0.1% of the
-/// tickets, `a0002` is in one team of 100, `a0003` sees VIP tickets of its region.
-const SCOPES: [(&str, &str); 3] = [("team", "a0002"), ("own", "a0001"), ("rule", "a0003")];
+/// tickets, `a0002` is in one team of 100, `a0003` sees VIP tickets of its
+/// region, `a0004` its own tickets and (by a second role) VIP ones of its region.
+const SCOPES: [(&str, &str); 4] = [("team", "a0002"), ("own", "a0001"), ("rule", "a0003"), ("or", "a0004")];
 
 fn workspace_file() -> String {
     let mut file = String::from(
@@ -93,7 +95,7 @@ roles:
   team_desk: { grants: { tickets_view: team } }
   vip_desk: { grants: { tickets_view: { rule: vip_in_region } } }
 assignments:
-  users: { a0001: [own_desk], a0002: [team_desk], a0003: [vip_desk] }
+  users: { a0001: [own_desk], a0002: [team_desk], a0003: [vip_desk], a0004: [own_desk, vip_desk] }
 teams:
 "#,
     );
@@ -310,6 +312,9 @@ async fn bench_backend(
         let query = ListQuery { limit: Some(PAGE), ..ListQuery::default() };
         if args.keep {
             eprintln!("{backend}: {scope}: view predicate {:?}", snapshot.view_predicate(user, OBJECT, now));
+            for line in store.explain_list(&snapshot, user, OBJECT, &query, now).await? {
+                eprintln!("{backend}: {scope}: plan: {line}");
+            }
         }
         // Warm up the caches, then time.
         let first = store.list_records(&snapshot, user, OBJECT, &query, now).await?;

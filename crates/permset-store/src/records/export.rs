@@ -18,6 +18,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use permset_core::{Actor, FieldLevel, Record, Request, Snapshot};
 use serde_json::Value;
 
+use super::list::ListPlan;
 use super::{module_allowed, ListQuery};
 use crate::{Store, StoreError};
 
@@ -38,7 +39,7 @@ struct State {
     user: String,
     scope: Option<String>,
     object: String,
-    condition: String,
+    plan: ListPlan,
     format: ExportFormat,
     columns: Vec<String>,
     cursor: Option<String>,
@@ -85,13 +86,7 @@ impl State {
         while !self.done {
             let (records, more) = self
                 .store
-                .fetch_page(
-                    self.snapshot.workspace(),
-                    &self.object,
-                    &self.condition,
-                    self.cursor.as_deref(),
-                    BATCH,
-                )
+                .fetch_page(self.snapshot.workspace(), &self.plan, self.cursor.as_deref(), BATCH)
                 .await?;
             self.done = !more;
             self.cursor = records.last().and_then(|r| r.get("id")?.as_str()).map(str::to_owned);
@@ -147,7 +142,7 @@ impl Store {
     ) -> Result<BoxStream<'static, Result<String, StoreError>>, StoreError> {
         let actor: Actor<'_> = actor.into();
         module_allowed(&snapshot, actor, object, "export", now)?;
-        let condition = self.list_condition(&snapshot, actor, object, query, now)?;
+        let plan = self.list_plan(&snapshot, actor, object, query, now)?;
         let mut columns: Vec<String> = snapshot
             .field_levels(actor, object, now)
             .into_iter()
@@ -162,7 +157,7 @@ impl Store {
             user: actor.user.to_owned(),
             scope: actor.scope.map(str::to_owned),
             object: object.to_owned(),
-            condition,
+            plan,
             format,
             columns,
             cursor: query.after.clone(),

@@ -18,7 +18,9 @@
 //!   lookups) only when the user views every target record: otherwise
 //!   `customer == "c1"` would confirm an id the user is shown as blank.
 
+pub(crate) mod access;
 pub(crate) mod export;
+mod list;
 pub(crate) mod sql;
 pub(crate) mod validate;
 pub(crate) mod visibility;
@@ -26,7 +28,7 @@ pub(crate) mod visibility;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use permset_core::condition::{self, TypeContext, UserContext};
+use permset_core::condition;
 use permset_core::{did_you_mean, Actor, FieldLevel, FieldType, ObjectDef, Record, Request, Snapshot};
 use rand::Rng;
 use serde::Serialize;
@@ -35,7 +37,6 @@ use sqlx::{Any, Transaction};
 
 use crate::db::time_text;
 use crate::{Store, StoreError};
-use sql::{quote, Translator};
 use validate::{instants, normalize, valid_id, LookupRef};
 
 /// What to list: an optional filter (a condition over the object's fields),
@@ -533,134 +534,5 @@ impl Store {
         }
         let lookup = |target: &str, id: &str| targets.get(&(target.to_owned(), id.to_owned()));
         Ok(records.iter().map(|r| snapshot.redact(actor, object, r, now, &lookup)).collect())
-    }
-
-    /// Lists the records of `object` that `user` may view (and that match
-    /// the filter and search), one page in id order.
-    pub async fn list_records<'a>(
-        &self,
-        snapshot: &Snapshot,
-        actor: impl Into<Actor<'a>>,
-        object: &str,
-        query: &ListQuery,
-        now: DateTime<Utc>,
-    ) -> Result<Page, StoreError> {
-        let actor: Actor<'_> = actor.into();
-        let limit = query.limit.unwrap_or(50).clamp(1, 1000);
-        let condition = self.list_condition(snapshot, actor, object, query, now)?;
-        let (records, more) =
-            self.fetch_page(snapshot.workspace(), object, &condition, query.after.as_deref(), limit).await?;
-        let next_cursor =
-            if more { records.last().and_then(|r| r.get("id")?.as_str()).map(str::to_owned) } else { None };
-        let records = self.redact_page(snapshot, actor, object, records, now).await?;
-        Ok(Page { records, next_cursor })
-    }
-
-    /// One page of raw records matching `condition` after `cursor`, and whether more follow.
-    pub(crate) async fn fetch_page(
-        &self,
-        workspace: &str,
-        object: &str,
-        condition: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<(Vec<Record>, bool), StoreError> {
-        if let Some(cursor) = after {
-            if !valid_id(cursor) {
-                return Err(StoreError::invalid(format!("invalid cursor `{cursor}`")));
-            }
-        }
-        let sql = format!(
-            "SELECT id, {} FROM records WHERE workspace = $1 AND object = {} AND id > $2 AND {condition} \
-             ORDER BY id LIMIT {}",
-            self.dialect.json_text("data"),
-            quote(object),
-            limit + 1
-        );
-        let rows: Vec<(String, String)> =
-            sqlx::query_as(&sql).bind(workspace).bind(after.unwrap_or("")).fetch_all(&self.pool).await?;
-        let more = rows.len() > limit as usize;
-        let records = rows
-            .iter()
-            .take(limit as usize)
-            .map(|(id, data)| with_id(id, data))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((records, more))
-    }
-
-    /// The SQL condition of a list, search or export: rule 9, the view
-    /// predicate, the filter (checked to read only readable fields) and the search.
-    pub(crate) fn list_condition(
-        &self,
-        snapshot: &Snapshot,
-        actor: Actor<'_>,
-        object: &str,
-        query: &ListQuery,
-        now: DateTime<Utc>,
-    ) -> Result<String, StoreError> {
-        // PostgreSQL text cannot hold NUL, and no stored value contains one.
-        if [&query.filter, &query.search].into_iter().flatten().any(|text| text.contains('\0')) {
-            return Err(StoreError::invalid("filters and search text may not contain NUL characters"));
-        }
-        let user = actor.user;
-        let def = object_def(snapshot, object)?;
-        module_allowed(snapshot, actor, object, "view", now)?;
-        if !snapshot.may_list(actor, object, now) {
-            return Err(StoreError::forbidden(format!(
-                "listing and searching `{object}` is for account owners and administrators"
-            )));
-        }
-        let translator = Translator::new(self.dialect);
-        let mut parts = vec![translator.predicate(&snapshot.view_predicate(actor, object, now))?];
-        if let Some(filter) = query.filter.as_deref().filter(|f| !f.trim().is_empty()) {
-            let no_attributes = BTreeMap::new();
-            let ctx = TypeContext { object, fields: &def.fields, user_attributes: &no_attributes };
-            let expr = condition::compile(filter, &ctx)
-                .map_err(|e| StoreError::invalid(format!("invalid filter: {e}")))?;
-            for field in expr.fields() {
-                if snapshot.field_level(actor, object, field, now) < FieldLevel::Read {
-                    return Err(StoreError::forbidden(format!(
-                        "`{user}` may not read field `{object}.{field}`"
-                    )));
-                }
-                // A lookup the user cannot follow would leak the hidden id through the filter.
-                // A list of lookups leaks the same way (`contains`).
-                if let Some(target) = def.fields.get(field).and_then(|f| lookup_target(&f.ty)) {
-                    if snapshot.view_predicate(actor, target, now) != condition::Expr::Const(true) {
-                        return Err(StoreError::forbidden(format!(
-                            "filtering on lookup `{object}.{field}` needs view of every `{target}` record"
-                        )));
-                    }
-                }
-            }
-            let model_user = snapshot.model().users.get(user);
-            let empty = BTreeMap::new();
-            let user_ctx = UserContext {
-                id: user,
-                teams: model_user.map_or(&[][..], |u| u.teams.as_slice()),
-                attributes: model_user.map_or(&empty, |u| &u.attributes),
-            };
-            parts.push(translator.predicate(&expr.bind(&user_ctx))?);
-        }
-        if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
-            let fields: Vec<&str> = def
-                .fields
-                .iter()
-                .filter(|(_, f)| {
-                    matches!(
-                        f.ty,
-                        FieldType::String
-                            | FieldType::Enum(_)
-                            | FieldType::User
-                            | FieldType::Team
-                            | FieldType::Datetime
-                    )
-                })
-                .map(|(name, _)| name.as_str())
-                .filter(|name| snapshot.field_level(actor, object, name, now) >= FieldLevel::Read)
-                .collect();
-            parts.push(translator.search(&fields, search)?);
-        }
-        Ok(format!("({})", parts.join(" AND ")))
     }
 }

@@ -109,7 +109,7 @@ fn bool_sql(b: bool) -> String {
 
 /// A number as a SQL literal: small integers as written, anything else as
 /// the shortest `f64` text (the store keeps only `f64`-exact numbers).
-fn number_literal(n: &serde_json::Number) -> String {
+pub(crate) fn number_literal(n: &serde_json::Number) -> String {
     const EXACT: i64 = 1 << 53;
     if let Some(i) = n.as_i64().filter(|i| (-EXACT..=EXACT).contains(i)) {
         return format!("({i})");
