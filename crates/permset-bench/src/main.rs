@@ -4,7 +4,9 @@
 //! decisions and rebuilds, permset vs cedar-policy vs casbin-rs), `server`
 //! (decisions through `permset serve` over loopback), `lists` (the first
 //! page of a filtered list over many records, SQLite and PostgreSQL) and
-//! `memory` (compile time and peak RSS of a million-user workspace).
+//! `memory` (compile time and peak RSS of a million-user workspace), `soak`
+//! (two servers on PostgreSQL under injected faults) and `fuzz` (long runs
+//! of the fuzz targets).
 
 mod command;
 
@@ -28,6 +30,10 @@ enum Command {
     Lists(command::lists::Args),
     /// Compile time and memory (peak RSS) of a workspace of a million users.
     Memory(command::memory::Args),
+    /// Two servers on one PostgreSQL under mixed traffic, SIGKILLs and connection terminations.
+    Soak(command::soak::Args),
+    /// The fuzz targets (permset-fuzz) for a bounded time each.
+    Fuzz(command::fuzz::Args),
 }
 
 fn main() {
@@ -37,6 +43,8 @@ fn main() {
         Command::Server(args) => command::server::run(&args),
         Command::Lists(args) => command::lists::run(&args),
         Command::Memory(args) => command::memory::run(&args),
+        Command::Soak(args) => command::soak::run(&args),
+        Command::Fuzz(args) => command::fuzz::run(&args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

@@ -1,6 +1,8 @@
 //! The subcommands of `permset-bench`, one per file.
 
 pub(crate) mod engines;
+pub(crate) mod fuzz;
 pub(crate) mod lists;
 pub(crate) mod memory;
 pub(crate) mod server;
+pub(crate) mod soak;
