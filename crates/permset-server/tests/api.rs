@@ -43,6 +43,20 @@ async fn bad_requests_are_400() {
             .await
             .error(StatusCode::BAD_REQUEST, "bad_request");
         s.service().check(None, "customers_view").await.error(StatusCode::BAD_REQUEST, "bad_request");
+        // Query values out of their documented range or type (what schemathesis's negative cases mean).
+        for path in [
+            "objects/customers/records?limit=4294967296",
+            "audit?limit=-1",
+            "usage?until=x",
+            "review?since=1",
+        ] {
+            owner.get(path).await.error(StatusCode::BAD_REQUEST, "bad_request");
+        }
+        // An unknown body field is refused (422), not ignored.
+        owner
+            .post("assignments", json!({ "user": "lena", "role": "light_agent", "extra": 1 }))
+            .await
+            .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
         // Search needs q; export needs a known format.
         owner.get("objects/customers/search").await.error(StatusCode::BAD_REQUEST, "bad_request");
         owner.get("objects/customers/search?q=").await.error(StatusCode::BAD_REQUEST, "bad_request");
@@ -563,6 +577,13 @@ async fn health_metrics_and_openapi() {
         }
         assert!(paths["/v1/workspaces/{ws}/roles/{role}"].get("put").is_some());
         assert!(doc["components"]["schemas"].get("ErrorBody").is_some());
+        // Constraints the annotations cannot spell, so a schema-valid request has the shape the server takes.
+        let assignment = &doc["components"]["schemas"]["AssignmentRequest"];
+        let one_of = assignment["allOf"].as_array().and_then(|all| all.iter().find_map(|s| s["oneOf"].as_array()));
+        assert_eq!(one_of.map(Vec::len), Some(2), "{assignment}");
+        let search = &paths["/v1/workspaces/{ws}/objects/{object}/search"]["get"]["parameters"];
+        let q = search.as_array().unwrap().iter().find(|p| p["name"] == "q").unwrap();
+        assert_eq!(q["required"], true, "{q}");
 
         let admin = anyone.get("/admin").await;
         assert_eq!(admin.status, StatusCode::OK);

@@ -196,6 +196,8 @@ struct Tally {
     acknowledged_revisions: Vec<u64>,
     stale_decisions: Vec<String>,
     read_mismatches: Vec<String>,
+    /// Requests with no answer within [`CLIENT_TIMEOUT`], with when and what.
+    timeouts: Vec<String>,
 }
 
 impl Tally {
@@ -212,7 +214,11 @@ enum Answer {
 }
 
 async fn send(tally: &Mutex<Tally>, request: reqwest::RequestBuilder) -> Answer {
-    let answer = match request.send().await {
+    let (client, request) = request.build_split();
+    let Ok(request) = request else { return Answer::Lost("connection") };
+    let what = format!("{} {}", request.method(), request.url());
+    let started = Instant::now();
+    let answer = match client.execute(request).await {
         Ok(resp) => {
             let status = resp.status().as_u16();
             Answer::Status(status, resp.json().await.unwrap_or(Value::Null))
@@ -220,6 +226,11 @@ async fn send(tally: &Mutex<Tally>, request: reqwest::RequestBuilder) -> Answer 
         Err(e) if e.is_timeout() => Answer::Lost("timeout"),
         Err(_) => Answer::Lost("connection"),
     };
+    if matches!(answer, Answer::Lost("timeout")) {
+        if let Ok(mut t) = tally.lock() {
+            t.timeouts.push(format!("{what} after {:.1?}", started.elapsed()));
+        }
+    }
     let label = match &answer {
         Answer::Status(s, _) => s.to_string(),
         Answer::Lost(what) => (*what).to_owned(),
@@ -567,6 +578,7 @@ async fn soak_in(args: &Args, binary: &Path, store: &Store, database: &str, sche
         "audit_verified": audit_ok,
         "stale_decisions": tally.stale_decisions.iter().take(10).collect::<Vec<_>>(),
         "read_mismatches": tally.read_mismatches.iter().take(10).collect::<Vec<_>>(),
+        "timeouts": tally.timeouts.iter().take(10).collect::<Vec<_>>(),
         "rss_b_mib": { "warm": warm as f64 / 1024.0, "peak": peak as f64 / 1024.0, "end": end as f64 / 1024.0 },
         "memory_bounded": memory_bounded,
         "ok": ok,

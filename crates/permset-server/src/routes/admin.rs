@@ -66,7 +66,8 @@ pub(crate) async fn apply(
 /// The workspace's model as a workspace file (YAML).
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/export", tag = "admin",
     params(("ws" = String, Path, description = "workspace key")),
-    responses((status = 200, content_type = "application/yaml", body = String)))]
+    responses((status = 200, content_type = "application/yaml", body = Object,
+        description = "the workspace file: a YAML map (docs/WORKSPACE_FILE.md)")))]
 pub(crate) async fn export(
     State(state): State<AppState>,
     caller: Caller,

@@ -172,7 +172,8 @@ pub(crate) async fn search(
 /// Streams the records the acting user may export, as NDJSON or CSV.
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/objects/{object}/export", tag = "records",
     params(("ws" = String, Path, description = "workspace key"), ("object" = String, Path, description = "object"), ListParams),
-    responses((status = 200, description = "NDJSON lines or CSV rows", body = String)))]
+    responses((status = 200, description = "NDJSON lines, or CSV rows with `format=csv`",
+        content((String = "application/x-ndjson"), (String = "text/csv")))))]
 pub(crate) async fn export(
     State(state): State<AppState>,
     caller: Caller,
