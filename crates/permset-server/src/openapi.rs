@@ -133,6 +133,9 @@ impl Modify for Constraints {
         if let Some(get) = search.and_then(|item| item.get.as_mut()) {
             for p in get.parameters.iter_mut().flatten().filter(|p| p.name == "q") {
                 p.required = Required::True;
+                // Empty text is refused too (400): there is nothing to look for.
+                let text = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1));
+                p.schema = Some(RefOr::T(Schema::Object(text.build())));
             }
         }
     }

@@ -584,6 +584,17 @@ async fn health_metrics_and_openapi() {
         let search = &paths["/v1/workspaces/{ws}/objects/{object}/search"]["get"]["parameters"];
         let q = search.as_array().unwrap().iter().find(|p| p["name"] == "q").unwrap();
         assert_eq!(q["required"], true, "{q}");
+        assert_eq!(q["schema"]["minLength"], 1, "{q}");
+        // Query parameters are documented in the query, not the path (was: every one `in: path`).
+        for (path, item) in paths {
+            for op in item.as_object().unwrap().values() {
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    if p["in"] == "path" {
+                        assert!(path.contains(&format!("{{{}}}", p["name"].as_str().unwrap())), "{path}: {p}");
+                    }
+                }
+            }
+        }
 
         let admin = anyone.get("/admin").await;
         assert_eq!(admin.status, StatusCode::OK);

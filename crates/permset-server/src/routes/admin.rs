@@ -21,6 +21,7 @@ use crate::state::AppState;
 
 /// Options of `apply`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ApplyQuery {
     /// Only report the plan; change nothing.
     #[serde(default)]
@@ -81,6 +82,7 @@ pub(crate) async fn export(
 
 /// Paging of the audit chain.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AuditQuery {
     /// Entries after this sequence number (an empty list past the end).
     pub after: Option<u64>,

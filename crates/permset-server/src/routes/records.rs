@@ -32,6 +32,7 @@ use crate::state::AppState;
 
 /// List parameters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
     /// A condition over the object's fields, e.g. `status == "open"`.
     pub filter: Option<String>,

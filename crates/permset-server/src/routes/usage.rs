@@ -25,6 +25,7 @@ use crate::state::AppState;
 
 /// The report's window and format.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct UsageQuery {
     /// Start of the window (default: the retention before `until`).
     pub since: Option<DateTime<Utc>>,
