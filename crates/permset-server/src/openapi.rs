@@ -128,6 +128,14 @@ impl Modify for Constraints {
             let both = AllOfBuilder::new().item(request).item(one).build();
             schemas.insert("AssignmentRequest".to_owned(), RefOr::T(Schema::AllOf(both)));
         }
+        // The review shares the usage report's parameters, but is JSON only.
+        let review = openapi.paths.paths.get_mut("/v1/workspaces/{ws}/review");
+        if let Some(get) = review.and_then(|item| item.get.as_mut()) {
+            for p in get.parameters.iter_mut().flatten().filter(|p| p.name == "format") {
+                let json_only = ObjectBuilder::new().schema_type(Type::String).pattern(Some("^json$"));
+                p.schema = Some(RefOr::T(Schema::Object(json_only.build())));
+            }
+        }
         // Search shares the list's parameters, but `q` is what it searches for.
         let search = openapi.paths.paths.get_mut("/v1/workspaces/{ws}/objects/{object}/search");
         if let Some(get) = search.and_then(|item| item.get.as_mut()) {

@@ -43,6 +43,7 @@ pub(crate) struct ListParams {
     /// Page size (default 50, at most 1000).
     pub limit: Option<u32>,
     /// Export format: `ndjson` (default) or `csv`.
+    #[param(pattern = "^(ndjson|csv)$")]
     pub format: Option<String>,
 }
 

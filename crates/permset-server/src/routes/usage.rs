@@ -32,6 +32,7 @@ pub(crate) struct UsageQuery {
     /// End of the window (default now).
     pub until: Option<DateTime<Utc>>,
     /// `json` (default) or `csv`.
+    #[param(pattern = "^(json|csv)$")]
     pub format: Option<String>,
 }
 
