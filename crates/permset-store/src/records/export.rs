@@ -18,7 +18,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use permset_core::{Actor, FieldLevel, Record, Request, Snapshot};
 use serde_json::Value;
 
-use super::{module_allowed, ListQuery};
+use super::{check_cursor, module_allowed, ListQuery};
 use crate::{Store, StoreError};
 
 /// The export formats.
@@ -148,6 +148,8 @@ impl Store {
         let actor: Actor<'_> = actor.into();
         module_allowed(&snapshot, actor, object, "export", now)?;
         let condition = self.list_condition(&snapshot, actor, object, query, now)?;
+        // Refused before the first byte: once streaming, an error can only cut the body short.
+        check_cursor(query.after.as_deref())?;
         let mut columns: Vec<String> = snapshot
             .field_levels(actor, object, now)
             .into_iter()

@@ -141,6 +141,14 @@ fn stored_data(record: &Record) -> Record {
     data
 }
 
+/// A cursor is a record id (the last of the previous page); anything else is bad input.
+pub(crate) fn check_cursor(after: Option<&str>) -> Result<(), StoreError> {
+    match after {
+        Some(cursor) if !valid_id(cursor) => Err(StoreError::invalid(format!("invalid cursor `{cursor}`"))),
+        _ => Ok(()),
+    }
+}
+
 impl Store {
     async fn fetch(
         &self,
@@ -564,11 +572,7 @@ impl Store {
         after: Option<&str>,
         limit: u32,
     ) -> Result<(Vec<Record>, bool), StoreError> {
-        if let Some(cursor) = after {
-            if !valid_id(cursor) {
-                return Err(StoreError::invalid(format!("invalid cursor `{cursor}`")));
-            }
-        }
+        check_cursor(after)?;
         let sql = format!(
             "SELECT id, {} FROM records WHERE workspace = $1 AND object = {} AND id > $2 AND {condition} \
              ORDER BY id LIMIT {}",
