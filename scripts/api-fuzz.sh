@@ -24,9 +24,9 @@
 #   still name what the workspace does not hold (an unknown user or role, a
 #   condition over a field the object lacks, a change that breaks a rule),
 #   and the server's 422 says which. The document cannot enumerate a
-#   workspace's names; every rule that is about shape (400) stays checked,
-#   except on /usage and /review, where `since` after `until` is a 400 that
-#   OpenAPI cannot express (no constraints across parameters).
+#   workspace's names; every rule that is about shape (400) stays checked.
+# - on /usage and /review the test copy of the document leaves out `since`:
+#   `since` after `until` is a 400 that OpenAPI cannot express.
 # - negative data rejection is off: a JSON `null` for a string path
 #   parameter is sent as the text `null`, a valid name (PUT
 #   /schema/objects/null creates an object `null`), and `limit` is documented
@@ -64,6 +64,10 @@ for path, item in doc["paths"].items():
             # PUT /schema/objects/{object} creates objects: any name is data there.
             if p["in"] == "path" and p["name"] in pinned and not path.endswith("/schema/objects/{object}"):
                 p["schema"] = {"type": "string", "enum": pinned[p["name"]]}
+        # `since` after `until` is a 400 that OpenAPI cannot express (no constraints
+        # across parameters): the test copy sends `until` alone on these two routes.
+        if path.endswith(("/usage", "/review")):
+            op["parameters"] = [p for p in op.get("parameters", []) if p["name"] != "since"]
 json.dump(doc, sys.stdout)' >"$work/openapi.json"
 cat >"$work/schemathesis.toml" <<'EOF'
 [generation]
@@ -75,10 +79,6 @@ bearer = "${PERMSET_KEY}"
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 
-# `since` after `until` is a 400 that OpenAPI cannot express (no constraints across parameters).
-[[operations]]
-include-path-regex = "/(usage|review)$"
-checks.positive_data_acceptance.enabled = false
 EOF
 # Run in the temporary directory: schemathesis keeps a cache (`.schemathesis/`)
 # of past failures in the working directory and replays them; every run
