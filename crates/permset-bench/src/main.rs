@@ -5,9 +5,10 @@
 //! (decisions through `permset serve` over loopback), `lists` (the first
 //! page of a filtered list over many records, SQLite and PostgreSQL),
 //! `memory` (compile time and peak RSS of a million-user workspace),
-//! `simulate` (what-if on 10,000 users and 100,000 sampled decisions) and
+//! `simulate` (what-if on 10,000 users and 100,000 sampled decisions),
 //! `console` (each admin console page's time to interactive in Chromium on
-//! 1,000 roles and 10,000 users).
+//! 1,000 roles and 10,000 users), `soak` (two servers on PostgreSQL under
+//! injected faults) and `fuzz` (long runs of the fuzz targets).
 
 mod command;
 
@@ -35,6 +36,10 @@ enum Command {
     Simulate(command::simulate::Args),
     /// Each admin console page's time to interactive in Chromium on a large workspace.
     Console(command::console::Args),
+    /// Two servers on one PostgreSQL under mixed traffic, SIGKILLs and connection terminations.
+    Soak(command::soak::Args),
+    /// The fuzz targets (permset-fuzz) for a bounded time each.
+    Fuzz(command::fuzz::Args),
 }
 
 fn main() {
@@ -46,6 +51,8 @@ fn main() {
         Command::Memory(args) => command::memory::run(&args),
         Command::Simulate(args) => command::simulate::run(&args),
         Command::Console(args) => command::console::run(&args),
+        Command::Soak(args) => command::soak::run(&args),
+        Command::Fuzz(args) => command::fuzz::run(&args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

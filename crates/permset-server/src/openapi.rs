@@ -6,13 +6,17 @@
 //! acts for a user with), and the error answers every workspace route can
 //! give whatever its handler (bad request, key, workspace, body size,
 //! unprocessable body, at_least_revision not yet committed, database away),
-//! each with the JSON error body.
+//! each with the JSON error body. A third adds the constraints the
+//! annotations cannot spell (exactly one of `user` and `team`; `q` required
+//! by search), so that every request the document allows is one the server
+//! accepts in shape (schemathesis checks it: `scripts/api-fuzz.sh`).
 
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::security::{
     ApiKey as HeaderKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
-use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{admin, decisions, model, records, review, simulate, usage};
@@ -38,7 +42,7 @@ use crate::routes::{admin, decisions, model, records, review, simulate, usage};
         model::CloneRequest, model::AssignmentRequest, model::RuleRequest, admin::KeyRequest,
         crate::change::Written, simulate::Simulation, simulate::RecordVisibility,
     )),
-    modifiers(&ApiKey, &CommonErrors),
+    modifiers(&ApiKey, &CommonErrors, &Constraints),
 )]
 struct ApiDoc;
 
@@ -103,6 +107,43 @@ impl Modify for CommonErrors {
                         .build();
                     operation.responses.responses.insert((*status).to_owned(), response.into());
                 }
+            }
+        }
+    }
+}
+
+struct Constraints;
+
+impl Modify for Constraints {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        // `AssignmentRequest`: exactly one of `user` and `team` (both, or neither, is a 400).
+        let schemas = &mut openapi.components.get_or_insert_with(Default::default).schemas;
+        if let Some(RefOr::T(request)) = schemas.get("AssignmentRequest").cloned() {
+            let holder = |name: &str| {
+                ObjectBuilder::new()
+                    .property(name, ObjectBuilder::new().schema_type(Type::String))
+                    .required(name)
+            };
+            let one = OneOfBuilder::new().item(holder("user")).item(holder("team"));
+            let both = AllOfBuilder::new().item(request).item(one).build();
+            schemas.insert("AssignmentRequest".to_owned(), RefOr::T(Schema::AllOf(both)));
+        }
+        // The review shares the usage report's parameters, but is JSON only.
+        let review = openapi.paths.paths.get_mut("/v1/workspaces/{ws}/review");
+        if let Some(get) = review.and_then(|item| item.get.as_mut()) {
+            for p in get.parameters.iter_mut().flatten().filter(|p| p.name == "format") {
+                let json_only = ObjectBuilder::new().schema_type(Type::String).pattern(Some("^json$"));
+                p.schema = Some(RefOr::T(Schema::Object(json_only.build())));
+            }
+        }
+        // Search shares the list's parameters, but `q` is what it searches for.
+        let search = openapi.paths.paths.get_mut("/v1/workspaces/{ws}/objects/{object}/search");
+        if let Some(get) = search.and_then(|item| item.get.as_mut()) {
+            for p in get.parameters.iter_mut().flatten().filter(|p| p.name == "q") {
+                p.required = Required::True;
+                // Empty text is refused too (400): there is nothing to look for.
+                let text = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1));
+                p.schema = Some(RefOr::T(Schema::Object(text.build())));
             }
         }
     }

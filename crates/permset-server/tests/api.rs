@@ -43,10 +43,31 @@ async fn bad_requests_are_400() {
             .await
             .error(StatusCode::BAD_REQUEST, "bad_request");
         s.service().check(None, "customers_view").await.error(StatusCode::BAD_REQUEST, "bad_request");
+        // Query values out of their documented range or type (what schemathesis's negative cases mean).
+        for path in [
+            "objects/customers/records?limit=4294967296",
+            "audit?limit=-1",
+            "usage?until=x",
+            "review?since=1",
+        ] {
+            owner.get(path).await.error(StatusCode::BAD_REQUEST, "bad_request");
+        }
+        // An unknown body field is refused (422), not ignored.
+        owner
+            .post("assignments", json!({ "user": "lena", "role": "light_agent", "extra": 1 }))
+            .await
+            .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
         // Search needs q; export needs a known format.
         owner.get("objects/customers/search").await.error(StatusCode::BAD_REQUEST, "bad_request");
         owner.get("objects/customers/search?q=").await.error(StatusCode::BAD_REQUEST, "bad_request");
         owner.get("objects/customers/export?format=xml").await.error(StatusCode::BAD_REQUEST, "bad_request");
+        // Found by schemathesis: an invalid cursor failed the export mid-stream, after
+        // the 200 headers, so the connection closed with no answer. Now refused up front.
+        for cursor in ["", "a%2Fb"] {
+            let path = format!("objects/customers/export?after={cursor}");
+            let msg = owner.get(&path).await.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+            assert!(msg.contains("cursor"), "{msg}");
+        }
         // Wrong types in a well-formed body are not a server error.
         let resp = owner.post("check", json!({ "permission": 42 })).await;
         assert_error_shape(&resp);
@@ -563,6 +584,24 @@ async fn health_metrics_and_openapi() {
         }
         assert!(paths["/v1/workspaces/{ws}/roles/{role}"].get("put").is_some());
         assert!(doc["components"]["schemas"].get("ErrorBody").is_some());
+        // Constraints the annotations cannot spell, so a schema-valid request has the shape the server takes.
+        let assignment = &doc["components"]["schemas"]["AssignmentRequest"];
+        let one_of = assignment["allOf"].as_array().and_then(|all| all.iter().find_map(|s| s["oneOf"].as_array()));
+        assert_eq!(one_of.map(Vec::len), Some(2), "{assignment}");
+        let search = &paths["/v1/workspaces/{ws}/objects/{object}/search"]["get"]["parameters"];
+        let q = search.as_array().unwrap().iter().find(|p| p["name"] == "q").unwrap();
+        assert_eq!(q["required"], true, "{q}");
+        assert_eq!(q["schema"]["minLength"], 1, "{q}");
+        // Query parameters are documented in the query, not the path (was: every one `in: path`).
+        for (path, item) in paths {
+            for op in item.as_object().unwrap().values() {
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    if p["in"] == "path" {
+                        assert!(path.contains(&format!("{{{}}}", p["name"].as_str().unwrap())), "{path}: {p}");
+                    }
+                }
+            }
+        }
 
         let admin = anyone.get("/admin").await;
         assert_eq!(admin.status, StatusCode::OK);

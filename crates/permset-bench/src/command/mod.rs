@@ -2,7 +2,9 @@
 
 pub(crate) mod console;
 pub(crate) mod engines;
+pub(crate) mod fuzz;
 pub(crate) mod lists;
 pub(crate) mod memory;
 pub(crate) mod server;
 pub(crate) mod simulate;
+pub(crate) mod soak;

@@ -84,7 +84,9 @@ impl Parser<'_> {
     fn describe(&self, token: &Token) -> String {
         match token.tok {
             Tok::Eof => "end of condition".to_owned(),
-            _ => format!("`{}`", self.src.get(token.start..token.end).unwrap_or_default()),
+            // Escaped: a string token may hold a newline or a control
+            // character, and an error message is one printable line.
+            _ => format!("`{}`", printable(self.src.get(token.start..token.end).unwrap_or_default())),
         }
     }
 
@@ -234,4 +236,9 @@ fn scalar(tok: &Tok) -> Option<Value> {
         Tok::Null => Some(Value::Null),
         _ => None,
     }
+}
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`), for messages.
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
 }

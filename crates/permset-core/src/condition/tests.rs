@@ -419,3 +419,12 @@ proptest! {
         prop_assert_eq!(ok(&expr.to_string()).eval(&rec, &user), result);
     }
 }
+
+/// Found by the `condition` fuzz target: a string token holding a newline
+/// was quoted raw, so the error message ran over two lines.
+#[test]
+fn an_unexpected_string_token_is_quoted_on_one_line() {
+    let message = err("2 \"at\nend\u{1b}\"");
+    assert!(!message.contains('\n'), "{message}");
+    assert!(message.contains(r#"found `"at\nend\u{1b}"`"#), "{message}");
+}

@@ -67,6 +67,20 @@ pub(super) struct Loader {
     pub(super) map: SourceMap,
 }
 
+/// A scalar as a message shows it: control characters escaped (a block
+/// scalar holds newlines, and a message is one line) and at most 40 characters.
+fn shown(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(40)
+        .map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() })
+        .collect();
+    if s.chars().nth(40).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 impl Loader {
     pub(super) fn err(&mut self, line: usize, message: impl Into<String>) {
         self.errors.push(FileError { line, message: message.into() });
@@ -79,7 +93,7 @@ impl Loader {
     fn expected(&mut self, node: &Node, what: &str, path: &str) {
         let at = if path.is_empty() { "at the top level".to_owned() } else { format!("at `{path}`") };
         let found = match &node.value {
-            Value::Str(s) => format!("string `{s}`"),
+            Value::Str(s) => format!("string `{}`", shown(s)),
             Value::Number(n) => format!("number `{n}` (quote it to make it a string)"),
             Value::Bool(b) => format!("boolean `{b}` (quote it to make it a string)"),
             _ => node.describe().to_owned(),

@@ -505,3 +505,16 @@ proptest! {
         }
     }
 }
+
+/// Found by the `workspace_file` fuzz target: a block scalar where the
+/// top-level map belongs was quoted whole, newlines and all, in the message.
+#[test]
+fn a_multi_line_scalar_is_quoted_short_and_on_one_line() {
+    let (_, message) = error("|\n  first line\n  second line that goes on and on and on and on\n");
+    assert!(!message.contains('\n'), "{message}");
+    assert!(
+        message.starts_with("expected a map at the top level, found string `first line\\nsecond"),
+        "{message}"
+    );
+    assert!(message.ends_with("…`"), "{message}");
+}

@@ -21,6 +21,7 @@ use crate::state::AppState;
 
 /// Options of `apply`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ApplyQuery {
     /// Only report the plan; change nothing.
     #[serde(default)]
@@ -71,7 +72,8 @@ pub(crate) async fn apply(
 /// The workspace's model as a workspace file (YAML).
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/export", tag = "admin",
     params(("ws" = String, Path, description = "workspace key")),
-    responses((status = 200, content_type = "application/yaml", body = String)))]
+    responses((status = 200, content_type = "application/yaml", body = Object,
+        description = "the workspace file: a YAML map (docs/WORKSPACE_FILE.md)")))]
 pub(crate) async fn export(
     State(state): State<AppState>,
     caller: Caller,
@@ -85,6 +87,7 @@ pub(crate) async fn export(
 
 /// Paging of the audit chain.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AuditQuery {
     /// Entries after this sequence number (an empty list past the end).
     pub after: Option<u64>,

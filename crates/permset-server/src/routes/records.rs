@@ -32,6 +32,7 @@ use crate::state::AppState;
 
 /// List parameters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
     /// A condition over the object's fields, e.g. `status == "open"`.
     pub filter: Option<String>,
@@ -42,6 +43,7 @@ pub(crate) struct ListParams {
     /// Page size (default 50, at most 1000).
     pub limit: Option<u32>,
     /// Export format: `ndjson` (default) or `csv`.
+    #[param(pattern = "^(ndjson|csv)$")]
     pub format: Option<String>,
 }
 
@@ -170,7 +172,8 @@ pub(crate) async fn search(
 /// Streams the records the acting user may export, as NDJSON or CSV.
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/objects/{object}/export", tag = "records",
     params(("ws" = String, Path, description = "workspace key"), ("object" = String, Path, description = "object"), ListParams),
-    responses((status = 200, description = "NDJSON lines or CSV rows", body = String)))]
+    responses((status = 200, description = "NDJSON lines, or CSV rows with `format=csv`",
+        content((String = "application/x-ndjson"), (String = "text/csv")))))]
 pub(crate) async fn export(
     State(state): State<AppState>,
     caller: Caller,

@@ -25,12 +25,14 @@ use crate::state::AppState;
 
 /// The report's window and format.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct UsageQuery {
     /// Start of the window (default: the retention before `until`).
     pub since: Option<DateTime<Utc>>,
     /// End of the window (default now).
     pub until: Option<DateTime<Utc>>,
     /// `json` (default) or `csv`.
+    #[param(pattern = "^(json|csv)$")]
     pub format: Option<String>,
 }
 
@@ -113,7 +115,8 @@ pub(crate) async fn flush(
 /// Usage over a window: grants used, grants unused, per-user permissions and last use, powerful holders, denies.
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/usage", tag = "admin",
     params(("ws" = String, Path, description = "workspace key"), UsageQuery),
-    responses((status = 200, description = "grants, unused_grants, users, powerful, denies (docs/WHATIF.md)", body = Object),
+    responses((status = 200, description = "grants, unused_grants, users, powerful, denies (docs/WHATIF.md); CSV rows with `format=csv`",
+        content((Object = "application/json"), (String = "text/csv"))),
         (status = 403, body = crate::error::ErrorBody)))]
 pub(crate) async fn usage(
     State(state): State<AppState>,

@@ -19,7 +19,7 @@ use permset_core::{Actor, FieldLevel, Record, Request, Snapshot};
 use serde_json::Value;
 
 use super::list::ListPlan;
-use super::{module_allowed, ListQuery};
+use super::{check_cursor, module_allowed, ListQuery};
 use crate::{Store, StoreError};
 
 /// The export formats.
@@ -143,6 +143,8 @@ impl Store {
         let actor: Actor<'_> = actor.into();
         module_allowed(&snapshot, actor, object, "export", now)?;
         let plan = self.list_plan(&snapshot, actor, object, query, now)?;
+        // Refused before the first byte: once streaming, an error can only cut the body short.
+        check_cursor(query.after.as_deref())?;
         let mut columns: Vec<String> = snapshot
             .field_levels(actor, object, now)
             .into_iter()

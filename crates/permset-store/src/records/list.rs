@@ -161,11 +161,7 @@ impl Store {
         after: Option<&str>,
         limit: u32,
     ) -> Result<(Vec<Record>, bool), StoreError> {
-        if let Some(cursor) = after {
-            if !valid_id(cursor) {
-                return Err(StoreError::invalid(format!("invalid cursor `{cursor}`")));
-            }
-        }
+        check_cursor(after)?;
         let Some(sql) = plan.statement(self.dialect, limit + 1, true) else { return Ok((Vec::new(), false)) };
         let run = |sql: String| async move {
             sqlx::query_as::<_, (String, String)>(&sql)

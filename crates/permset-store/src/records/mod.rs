@@ -143,6 +143,14 @@ fn stored_data(record: &Record) -> Record {
     data
 }
 
+/// A cursor is a record id (the last of the previous page); anything else is bad input.
+pub(crate) fn check_cursor(after: Option<&str>) -> Result<(), StoreError> {
+    match after {
+        Some(cursor) if !valid_id(cursor) => Err(StoreError::invalid(format!("invalid cursor `{cursor}`"))),
+        _ => Ok(()),
+    }
+}
+
 impl Store {
     async fn fetch(
         &self,
