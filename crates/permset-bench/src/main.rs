@@ -4,7 +4,8 @@
 //! decisions and rebuilds, permset vs cedar-policy vs casbin-rs), `server`
 //! (decisions through `permset serve` over loopback), `lists` (the first
 //! page of a filtered list over many records, SQLite and PostgreSQL) and
-//! `memory` (compile time and peak RSS of a million-user workspace).
+//! `memory` (compile time and peak RSS of a million-user workspace) and
+//! `tenants` (10,000 workspaces under a snapshot memory budget).
 
 mod command;
 
@@ -28,6 +29,8 @@ enum Command {
     Lists(command::lists::Args),
     /// Compile time and memory (peak RSS) of a workspace of a million users.
     Memory(command::memory::Args),
+    /// Many workspaces on one server under a snapshot memory budget: memory and cold first decisions.
+    Tenants(command::tenants::Args),
 }
 
 fn main() {
@@ -37,6 +40,7 @@ fn main() {
         Command::Server(args) => command::server::run(&args),
         Command::Lists(args) => command::lists::run(&args),
         Command::Memory(args) => command::memory::run(&args),
+        Command::Tenants(args) => command::tenants::run(&args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

@@ -53,6 +53,12 @@ impl AppState {
     /// on, this also starts the task that flushes the counters every
     /// `flush_every`.
     pub fn with_usage(store: Store, settings: UsageSettings) -> Self {
+        Self::with_limits(store, settings, None)
+    }
+
+    /// [`AppState::with_usage`] with a memory budget for the loaded
+    /// snapshots, in bytes (`None`: every workspace used stays loaded).
+    pub fn with_limits(store: Store, settings: UsageSettings, snapshot_memory: Option<usize>) -> Self {
         let runtime = tokio::runtime::Handle::try_current().ok();
         let decision_log = runtime.as_ref().filter(|_| settings.enabled).map(|runtime| {
             let (sender, receiver) = mpsc::channel(DECISION_LOG_QUEUE);
@@ -61,7 +67,7 @@ impl AppState {
         });
         let inner = Inner {
             store,
-            registry: Registry::default(),
+            registry: Registry::with_budget(snapshot_memory),
             metrics: Metrics::default(),
             decision_log,
             usage: Counters::default(),
@@ -146,6 +152,11 @@ impl AppState {
     /// Swaps in the snapshot a committed change returned (no second compile).
     pub(crate) fn install(&self, workspace: &str, snapshot: Snapshot) -> Arc<Snapshot> {
         self.inner.registry.install(workspace, Arc::new(snapshot))
+    }
+
+    /// The loaded snapshots' memory figures (also on `/metrics`).
+    pub fn snapshot_stats(&self) -> crate::SnapshotStats {
+        self.inner.registry.stats()
     }
 
     /// Catches up on one workspace another replica changed.

@@ -4,3 +4,4 @@ pub(crate) mod engines;
 pub(crate) mod lists;
 pub(crate) mod memory;
 pub(crate) mod server;
+pub(crate) mod tenants;
