@@ -136,6 +136,23 @@ impl AppState {
         &self.inner.store
     }
 
+    /// The store to answer a record read decided on `snapshot`: the read
+    /// replica when it has replayed what the read needs, else the primary
+    /// (permset-store's `replica.rs`).
+    pub(crate) async fn reader(&self, snapshot: &Snapshot) -> Store {
+        use std::sync::atomic::Ordering::Relaxed;
+        match self.inner.store.replica_for(snapshot.workspace(), snapshot.revision()).await {
+            Some(standby) => {
+                self.inner.metrics.replica_reads.fetch_add(1, Relaxed);
+                standby
+            }
+            None => {
+                self.inner.metrics.primary_reads.fetch_add(1, Relaxed);
+                self.inner.store.clone()
+            }
+        }
+    }
+
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }

@@ -117,6 +117,10 @@ pub struct Store {
     pub(crate) audit_key: Option<AuditKey>,
     /// The PostgreSQL URL, for the revision listener's own connection.
     pub(crate) url: Option<String>,
+    /// The PostgreSQL schema of every connection, if not the default.
+    pub(crate) schema: Option<String>,
+    /// A hot standby for record reads (`replica.rs`).
+    pub(crate) replica: Option<std::sync::Arc<crate::replica::Replica>>,
 }
 
 /// How long a request waits for a database connection before it fails
@@ -321,7 +325,7 @@ impl Store {
             pool.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str()).await?;
         }
         let url = (dialect == Dialect::Postgres).then(|| url.clone());
-        let store = Store { pool, dialect, audit_key: None, url };
+        let store = Store { pool, dialect, audit_key: None, url, schema, replica: None };
         store.migrate().await?;
         store.ensure_all_indexes().await?;
         Ok(store)

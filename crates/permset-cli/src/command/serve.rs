@@ -43,6 +43,11 @@ pub(crate) struct Args {
     /// their next request (docs/SCALING.md).
     #[arg(long, env = "PERMSET_SNAPSHOT_MEMORY_MB", default_value_t = 0)]
     pub(crate) snapshot_memory_mb: u64,
+    /// A PostgreSQL hot standby (`postgres://…`) for record reads, lists,
+    /// search and export, used when it has replayed what the read needs;
+    /// the primary answers otherwise (docs/SCALING.md).
+    #[arg(long, env = "PERMSET_READ_REPLICA", value_name = "URL")]
+    pub(crate) read_replica: Option<String>,
 }
 
 /// Where the audit key comes from. The key never goes on the command line
@@ -96,6 +101,10 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
         .await
         .with_context(|| format!("cannot open the database `{}`", args.database))?;
     let store = args.audit_key.key(store)?;
+    let store = match &args.read_replica {
+        Some(url) => store.with_read_replica(url).context("cannot use the read replica")?,
+        None => store,
+    };
     let keyed = store.audit_keyed();
     let database = args.database.clone();
     let options = permset_server::ServeOptions {
