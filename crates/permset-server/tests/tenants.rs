@@ -19,7 +19,7 @@ const TENANTS: usize = 10;
 /// and billing in odd ones, so an answer from another workspace's snapshot
 /// shows. `extra` adds a grant (the write made while evicted).
 fn fixture(i: usize, extra: &str) -> String {
-    let grant = if i % 2 == 0 { "customers_view" } else { "billing_view" };
+    let grant = if i.is_multiple_of(2) { "customers_view" } else { "billing_view" };
     format!(
         "workspace: w{i}\nusers:\n  owner: {{ account_owner: true }}\n  agent: {{}}\nroles:\n  desk:\n    grants:\n      {grant}: all\n{extra}assignments:\n  users:\n    agent: [desk]\n"
     )
@@ -61,8 +61,8 @@ impl Fleet {
 
     /// Asserts workspace `i` answers as its own file says.
     async fn decides_as_its_own(&self, i: usize) {
-        assert_eq!(self.check(i, "customers_view").await.0, i % 2 == 0, "w{i} customers_view");
-        assert_eq!(self.check(i, "billing_view").await.0, i % 2 == 1, "w{i} billing_view");
+        assert_eq!(self.check(i, "customers_view").await.0, i.is_multiple_of(2), "w{i} customers_view");
+        assert_eq!(self.check(i, "billing_view").await.0, !i.is_multiple_of(2), "w{i} billing_view");
     }
 
     async fn metric(&self, name: &str) -> u64 {
