@@ -53,7 +53,12 @@ const SPANNING: &[(&str, &str, &str)] = &[
     (
         "workspaces.rs",
         "FROM workspaces ORDER BY key",
-        "the directory of workspaces (indexes on open, readiness): one row per workspace",
+        "the directory of workspaces (readiness, the poll fallback): one row per workspace",
+    ),
+    (
+        "workspaces.rs",
+        "SELECT DISTINCT {schema} FROM workspaces",
+        "the distinct schemas of all workspaces, for their list-filter indexes on open (DDL is per database)",
     ),
     ("decisions.rs", "FROM decisions WHERE at < $1", "retention: each row judged alone, on every shard"),
     ("usage.rs", "FROM usage_counts WHERE hour_at < $1", "retention: each row judged alone, on every shard"),
@@ -421,6 +426,49 @@ async fn every_table_is_keyed_by_workspace_first() {
                 );
             }
         }
+    })
+    .await;
+}
+
+/// Opening a store makes the list-filter indexes of every distinct schema
+/// (once per schema, not per workspace): dropped behind the store's back,
+/// they are back after a reopen.
+#[tokio::test]
+async fn opening_the_store_restores_each_schemas_indexes() {
+    common::on_each_backend(|b| async move {
+        for workspace in ["acme", "globex"] {
+            b.store.create_workspace(workspace, "test").await.unwrap();
+            let file = common::SUPPORT.replace("workspace: acme", &format!("workspace: {workspace}"));
+            b.store.apply(workspace, "test", &common::model(&file), "", false).await.unwrap();
+        }
+        let indexes = |b: common::Backend| async move {
+            let sql = match b.schema() {
+                None => "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'rx_%' ORDER BY name".to_owned(),
+                Some(schema) => format!(
+                    "SELECT indexname::text FROM pg_indexes WHERE schemaname = '{schema}' AND indexname LIKE 'rx_%' ORDER BY 1"
+                ),
+            };
+            let names: Vec<String> = match b.schema() {
+                None => {
+                    let mut conn = sqlx::SqliteConnection::connect(b.url()).await.unwrap();
+                    sqlx::query_scalar(&sql).fetch_all(&mut conn).await.unwrap()
+                }
+                Some(_) => {
+                    let mut conn = sqlx::PgConnection::connect(b.url()).await.unwrap();
+                    sqlx::query_scalar(&sql).fetch_all(&mut conn).await.unwrap()
+                }
+            };
+            names
+        };
+        let made = indexes(b.clone()).await;
+        // The support fixture's orders: owner, team and the indexed `placed_at`.
+        assert!(made.len() >= 3, "{}: {made:?}", b.name);
+        for name in &made {
+            b.raw(&format!("DROP INDEX {name}")).await;
+        }
+        assert!(indexes(b.clone()).await.is_empty());
+        b.reopen(None).await.close().await;
+        assert_eq!(indexes(b.clone()).await, made, "{}", b.name);
     })
     .await;
 }
