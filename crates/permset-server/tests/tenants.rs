@@ -76,7 +76,10 @@ impl Fleet {
 
 async fn start(store: Store, budget: usize) -> SocketAddr {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let options = permset_server::ServeOptions { snapshot_memory: Some(budget), ..Default::default() };
+    // No usage counting: its background writer would hold a transaction
+    // that the schema's DROP at the end of the PostgreSQL test waits on.
+    let usage = permset_server::UsageSettings { enabled: false, ..Default::default() };
+    let options = permset_server::ServeOptions { snapshot_memory: Some(budget), usage, ..Default::default() };
     tokio::spawn(async move {
         let _ = permset_server::serve_with(store, "127.0.0.1:0".parse().unwrap(), options, |addr| {
             let _ = tx.send(addr);
@@ -174,14 +177,15 @@ async fn evicted_workspaces_decide_reload_and_take_writes(store: Store) {
     assert!(fleet.metric("permset_snapshot_bytes").await <= budget as u64);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evicted_workspaces_decide_reload_and_take_writes_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
     evicted_workspaces_decide_reload_and_take_writes(store).await;
 }
 
-#[tokio::test]
+// Multi-threaded: the blocking `psql` below must not stop the server's tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evicted_workspaces_decide_reload_and_take_writes_postgres() {
     let Some(url) = common::postgres_url() else { return };
     let schema = format!("t_{:016x}", rand::random::<u64>());
