@@ -8,7 +8,8 @@
 //! `simulate` (what-if on 10,000 users and 100,000 sampled decisions),
 //! `console` (each admin console page's time to interactive in Chromium on
 //! 1,000 roles and 10,000 users), `soak` (two servers on PostgreSQL under
-//! injected faults) and `fuzz` (long runs of the fuzz targets).
+//! injected faults), `fuzz` (long runs of the fuzz targets) and `tenants`
+//! (10,000 workspaces under a snapshot memory budget).
 
 mod command;
 
@@ -40,6 +41,8 @@ enum Command {
     Soak(command::soak::Args),
     /// The fuzz targets (permset-fuzz) for a bounded time each.
     Fuzz(command::fuzz::Args),
+    /// Many workspaces on one server under a snapshot memory budget: memory and cold first decisions.
+    Tenants(command::tenants::Args),
 }
 
 fn main() {
@@ -53,6 +56,7 @@ fn main() {
         Command::Console(args) => command::console::run(&args),
         Command::Soak(args) => command::soak::run(&args),
         Command::Fuzz(args) => command::fuzz::run(&args),
+        Command::Tenants(args) => command::tenants::run(&args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

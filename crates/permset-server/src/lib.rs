@@ -34,6 +34,7 @@ use tokio::net::TcpListener;
 
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
+pub use registry::SnapshotStats;
 pub use state::AppState;
 pub use usage::UsageSettings;
 
@@ -121,11 +122,15 @@ pub struct ServeOptions {
     pub poll_interval: Duration,
     /// Usage counting and the decision sample.
     pub usage: UsageSettings,
+    /// The memory budget of loaded snapshots in bytes; beyond it the least
+    /// recently used are evicted (and load again when next used). `None`:
+    /// no budget.
+    pub snapshot_memory: Option<usize>,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
-        ServeOptions { poll_interval: POLL_INTERVAL, usage: UsageSettings::default() }
+        ServeOptions { poll_interval: POLL_INTERVAL, usage: UsageSettings::default(), snapshot_memory: None }
     }
 }
 
@@ -144,7 +149,7 @@ pub async fn serve_with(
     ready: impl FnOnce(SocketAddr),
 ) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
-    let state = AppState::with_usage(store, options.usage.clone());
+    let state = AppState::with_limits(store, options.usage.clone(), options.snapshot_memory);
     let poller = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(options.poll_interval);

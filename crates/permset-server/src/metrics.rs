@@ -15,6 +15,9 @@ pub(crate) struct Metrics {
     pub(crate) allowed: AtomicU64,
     pub(crate) denied: AtomicU64,
     pub(crate) decisions_unlogged: AtomicU64,
+    /// Record reads answered by the read replica, and by the primary.
+    pub(crate) replica_reads: AtomicU64,
+    pub(crate) primary_reads: AtomicU64,
     check_buckets: [AtomicU64; BUCKETS_US.len()],
     check_count: AtomicU64,
     check_sum_us: AtomicU64,
@@ -50,6 +53,9 @@ impl Metrics {
         let _ = writeln!(out, "permset_decisions_total{{decision=\"deny\"}} {}", get(&self.denied));
         let _ = writeln!(out, "# TYPE permset_decisions_unlogged_total counter");
         let _ = writeln!(out, "permset_decisions_unlogged_total {}", get(&self.decisions_unlogged));
+        let _ = writeln!(out, "# TYPE permset_record_reads_total counter");
+        let _ = writeln!(out, "permset_record_reads_total{{from=\"replica\"}} {}", get(&self.replica_reads));
+        let _ = writeln!(out, "permset_record_reads_total{{from=\"primary\"}} {}", get(&self.primary_reads));
         let _ = writeln!(out, "# TYPE permset_check_seconds histogram");
         for (bucket, le) in self.check_buckets.iter().zip(BUCKETS_US) {
             let _ =

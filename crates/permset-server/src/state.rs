@@ -56,6 +56,12 @@ impl AppState {
     /// on, this also starts the task that flushes the counters every
     /// `flush_every`.
     pub fn with_usage(store: Store, settings: UsageSettings) -> Self {
+        Self::with_limits(store, settings, None)
+    }
+
+    /// [`AppState::with_usage`] with a memory budget for the loaded
+    /// snapshots, in bytes (`None`: every workspace used stays loaded).
+    pub fn with_limits(store: Store, settings: UsageSettings, snapshot_memory: Option<usize>) -> Self {
         let runtime = tokio::runtime::Handle::try_current().ok();
         let decision_log = runtime.as_ref().filter(|_| settings.enabled).map(|runtime| {
             let (sender, receiver) = mpsc::channel(DECISION_LOG_QUEUE);
@@ -64,7 +70,7 @@ impl AppState {
         });
         let inner = Inner {
             store,
-            registry: Registry::default(),
+            registry: Registry::with_budget(snapshot_memory),
             keys: KeyCache::default(),
             metrics: Metrics::default(),
             decision_log,
@@ -138,6 +144,23 @@ impl AppState {
         &self.inner.store
     }
 
+    /// The store to answer a record read decided on `snapshot`: the read
+    /// replica when it has replayed what the read needs, else the primary
+    /// (permset-store's `replica.rs`).
+    pub(crate) async fn reader(&self, snapshot: &Snapshot) -> Store {
+        use std::sync::atomic::Ordering::Relaxed;
+        match self.inner.store.replica_for(snapshot.workspace(), snapshot.revision()).await {
+            Some(standby) => {
+                self.inner.metrics.replica_reads.fetch_add(1, Relaxed);
+                standby
+            }
+            None => {
+                self.inner.metrics.primary_reads.fetch_add(1, Relaxed);
+                self.inner.store.clone()
+            }
+        }
+    }
+
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
@@ -154,6 +177,11 @@ impl AppState {
     /// Swaps in the snapshot a committed change returned (no second compile).
     pub(crate) fn install(&self, workspace: &str, snapshot: Snapshot) -> Arc<Snapshot> {
         self.inner.registry.install(workspace, Arc::new(snapshot))
+    }
+
+    /// The loaded snapshots' memory figures (also on `/metrics`).
+    pub fn snapshot_stats(&self) -> crate::SnapshotStats {
+        self.inner.registry.stats()
     }
 
     /// Catches up on one workspace another replica changed.

@@ -92,11 +92,17 @@ impl Dialect {
     }
 
     fn substitute(self, template: &str) -> String {
-        let (key, serial) = match self {
-            Dialect::Sqlite => ("TEXT", "INTEGER PRIMARY KEY AUTOINCREMENT"),
-            Dialect::Postgres => ("TEXT COLLATE \"C\"", "BIGSERIAL PRIMARY KEY"),
+        let (key, serial, bigserial) = match self {
+            // SQLite numbers only a lone `INTEGER PRIMARY KEY`; a column of a
+            // composite key is numbered by the store (`decisions.rs`).
+            Dialect::Sqlite => ("TEXT", "INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER"),
+            Dialect::Postgres => ("TEXT COLLATE \"C\"", "BIGSERIAL PRIMARY KEY", "BIGSERIAL"),
         };
-        template.replace("{json}", self.json_type()).replace("{key}", key).replace("{serial}", serial)
+        template
+            .replace("{json}", self.json_type())
+            .replace("{key}", key)
+            .replace("{serial}", serial)
+            .replace("{bigserial}", bigserial)
     }
 }
 
@@ -111,6 +117,10 @@ pub struct Store {
     pub(crate) audit_key: Option<AuditKey>,
     /// The PostgreSQL URL, for the revision listener's own connection.
     pub(crate) url: Option<String>,
+    /// The PostgreSQL schema of every connection, if not the default.
+    pub(crate) schema: Option<String>,
+    /// A hot standby for record reads (`replica.rs`).
+    pub(crate) replica: Option<std::sync::Arc<crate::replica::Replica>>,
 }
 
 /// How long a request waits for a database connection before it fails
@@ -118,7 +128,8 @@ pub struct Store {
 pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `{key}` is a text key column (byte-ordered in both dialects), `{json}` a
-/// JSON column, `{serial}` an auto-increment primary key.
+/// JSON column, `{serial}` an auto-increment primary key, `{bigserial}` an
+/// auto-increment column of a composite key (PostgreSQL only numbers it).
 const MIGRATIONS: &[(i64, &[&str])] = &[
     (
     1,
@@ -187,7 +198,45 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
     // A change's origin (`review`) beside its reason in the audit entry;
     // empty for every existing entry, whose hash does not cover it.
     (5, &["ALTER TABLE audit ADD COLUMN origin TEXT NOT NULL DEFAULT ''"]),
+    // The workspace is the unit of distribution (docs/SCALING.md): every
+    // primary and unique key begins with it, so a database sharded by
+    // workspace (Citus) holds each key on one node. Keys were unique by id
+    // and by secret alone, decisions by a global serial; both tables are
+    // rebuilt keyed by workspace first (ids and secrets stay random, so
+    // nothing is lost by scoping their uniqueness to the workspace).
+    (
+        6,
+        &[
+            "CREATE TABLE api_keys_v6 (workspace {key} NOT NULL REFERENCES workspaces(key), id {key} NOT NULL, \
+             secret_hash TEXT NOT NULL, user_key TEXT, role TEXT, label TEXT NOT NULL, created_at TEXT NOT NULL, \
+             revoked_at TEXT, expires_at TEXT, PRIMARY KEY (workspace, id), UNIQUE (workspace, secret_hash))",
+            "INSERT INTO api_keys_v6 (workspace, id, secret_hash, user_key, role, label, created_at, revoked_at, \
+             expires_at) SELECT workspace, id, secret_hash, user_key, role, label, created_at, revoked_at, expires_at \
+             FROM api_keys",
+            "DROP TABLE api_keys",
+            "ALTER TABLE api_keys_v6 RENAME TO api_keys",
+            // Authentication finds a key by its secret alone (the one lookup
+            // across workspaces): a plain index, not a unique one.
+            "CREATE INDEX api_keys_by_secret ON api_keys (secret_hash)",
+            "CREATE TABLE decisions_v6 (workspace {key} NOT NULL REFERENCES workspaces(key), id {bigserial} NOT NULL, \
+             at TEXT NOT NULL, user_key TEXT NOT NULL, permission TEXT NOT NULL, record_id TEXT, \
+             allowed BIGINT NOT NULL, revision BIGINT NOT NULL, record TEXT, before_state TEXT, \
+             PRIMARY KEY (workspace, id))",
+            "INSERT INTO decisions_v6 (workspace, id, at, user_key, permission, record_id, allowed, revision, record, \
+             before_state) SELECT workspace, id, at, user_key, permission, record_id, allowed, revision, record, \
+             before_state FROM decisions",
+            "DROP TABLE decisions",
+            "ALTER TABLE decisions_v6 RENAME TO decisions",
+            // The copied ids are below the new sequence's start: move it past them.
+            "{postgres}SELECT setval(pg_get_serial_sequence('decisions', 'id'), \
+             COALESCE((SELECT MAX(id) FROM decisions), 0) + 1, false)",
+            "CREATE INDEX decisions_by_time ON decisions (at)",
+        ],
+    ),
 ];
+
+/// Marks a migration statement that only PostgreSQL runs.
+const POSTGRES_ONLY: &str = "{postgres}";
 
 /// Now, as stored: RFC 3339 UTC with microseconds.
 pub(crate) fn time_text(at: DateTime<Utc>) -> String {
@@ -279,7 +328,7 @@ impl Store {
             pool.execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str()).await?;
         }
         let url = (dialect == Dialect::Postgres).then(|| url.clone());
-        let store = Store { pool, dialect, audit_key: None, url };
+        let store = Store { pool, dialect, audit_key: None, url, schema, replica: None };
         store.migrate().await?;
         store.ensure_all_indexes().await?;
         Ok(store)
@@ -309,6 +358,11 @@ impl Store {
         let applied = applied.unwrap_or(0);
         for (version, statements) in MIGRATIONS.iter().filter(|(v, _)| *v > applied) {
             for statement in *statements {
+                let statement = match statement.strip_prefix(POSTGRES_ONLY) {
+                    Some(_) if self.dialect != Dialect::Postgres => continue,
+                    Some(rest) => rest,
+                    None => statement,
+                };
                 tx.execute(self.dialect.substitute(statement).as_str()).await?;
             }
             sqlx::query("INSERT INTO permset_migrations (version, applied_at) VALUES ($1, $2)")

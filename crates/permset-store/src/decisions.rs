@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::db::{parse_time, time_text};
-use crate::{Store, StoreError};
+use crate::{Dialect, Store, StoreError};
 
 /// One logged decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,22 +44,43 @@ impl Store {
         cap: u32,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        // The key is (workspace, id). PostgreSQL numbers `id` from a sequence;
+        // SQLite cannot number a column of a composite key, so the store
+        // does, safely: SQLite's write transaction excludes other writers.
+        let mut next_id = match self.dialect {
+            Dialect::Postgres => None,
+            Dialect::Sqlite => {
+                let max: Option<i64> =
+                    sqlx::query_scalar("SELECT MAX(id) FROM decisions WHERE workspace = $1")
+                        .bind(workspace)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                Some(max.unwrap_or(0) + 1)
+            }
+        };
+        let columns = if next_id.is_some() { 10 } else { 9 };
         for chunk in entries.chunks(ROWS_PER_INSERT) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|i| {
-                    let params: Vec<String> = (1..=9).map(|k| format!("${}", i * 9 + k)).collect();
+                    let params: Vec<String> =
+                        (1..=columns).map(|k| format!("${}", i * columns + k)).collect();
                     format!("({})", params.join(", "))
                 })
                 .collect();
             let sql = format!(
-                "INSERT INTO decisions (workspace, at, user_key, permission, record_id, allowed, revision, \
+                "INSERT INTO decisions (workspace, {}at, user_key, permission, record_id, allowed, revision, \
                  record, before_state) VALUES {}",
+                if next_id.is_some() { "id, " } else { "" },
                 rows.join(", ")
             );
             let mut query = sqlx::query(&sql);
             for e in chunk {
+                query = query.bind(workspace);
+                if let Some(id) = next_id.as_mut() {
+                    query = query.bind(*id);
+                    *id += 1;
+                }
                 query = query
-                    .bind(workspace)
                     .bind(time_text(e.at))
                     .bind(e.user.clone())
                     .bind(e.permission.clone())

@@ -70,9 +70,10 @@ fn random_hex(bytes: usize) -> String {
 
 type Row = (String, String, Option<String>, Option<String>, String, String, Option<String>);
 
-const COLUMNS: &str = "id, workspace, user_key, role, label, created_at, expires_at";
+// The workspace first, as in every statement (tests/workspace_keyed.rs).
+const COLUMNS: &str = "workspace, id, user_key, role, label, created_at, expires_at";
 
-fn info((id, workspace, user, role, label, created_at, expires_at): Row) -> Result<KeyInfo, StoreError> {
+fn info((workspace, id, user, role, label, created_at, expires_at): Row) -> Result<KeyInfo, StoreError> {
     let expires_at = expires_at.as_deref().map(parse_time).transpose()?;
     Ok(KeyInfo { id, workspace, user, role, label, created_at: parse_time(&created_at)?, expires_at })
 }
@@ -123,8 +124,8 @@ impl Store {
         sqlx::query(&format!(
             "INSERT INTO api_keys ({COLUMNS}, secret_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         ))
-        .bind(&key.id)
         .bind(workspace)
+        .bind(&key.id)
         .bind(key.user.clone())
         .bind(key.role.clone())
         .bind(&key.label)

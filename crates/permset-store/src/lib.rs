@@ -37,6 +37,7 @@ mod error;
 mod keys;
 mod notify;
 mod records;
+mod replica;
 mod usage;
 mod workspaces;
 

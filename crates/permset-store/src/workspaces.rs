@@ -256,10 +256,23 @@ impl Store {
         Ok(())
     }
 
-    /// Ensures the indexes of every workspace (run on open).
+    /// Ensures the indexes of every workspace (run on open). Indexes depend
+    /// on the schema alone and workspaces often share one, so each distinct
+    /// schema is compiled once, without users: opening a store of 10,000
+    /// workspaces used to compile every one of them before serving.
     pub(crate) async fn ensure_all_indexes(&self) -> Result<(), StoreError> {
-        for info in self.workspaces().await? {
-            if let Ok(snapshot) = self.snapshot(&info.key).await {
+        let schema = match self.dialect {
+            crate::Dialect::Sqlite => "json_extract(model, '$.schema')",
+            crate::Dialect::Postgres => "CAST(model -> 'schema' AS TEXT)",
+        };
+        let schemas: Vec<Option<String>> =
+            sqlx::query_scalar(&format!("SELECT DISTINCT {schema} FROM workspaces"))
+                .fetch_all(&self.pool)
+                .await?;
+        for text in schemas.into_iter().flatten() {
+            let Ok(schema) = serde_json::from_str(&text) else { continue };
+            let model = Model { schema, ..Model::default() };
+            if let Ok(snapshot) = Snapshot::compile_owned(model, Utc::now(), 0) {
                 self.ensure_indexes(&snapshot).await;
             }
         }

@@ -8,3 +8,4 @@ pub(crate) mod memory;
 pub(crate) mod server;
 pub(crate) mod simulate;
 pub(crate) mod soak;
+pub(crate) mod tenants;

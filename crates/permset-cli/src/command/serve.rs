@@ -38,6 +38,16 @@ pub(crate) struct Args {
     /// Do not count decisions or sample them for what-if.
     #[arg(long, env = "PERMSET_USAGE_OFF")]
     pub(crate) no_usage: bool,
+    /// Memory budget of the compiled workspaces held, in MiB (0: none).
+    /// Beyond it the least recently used are evicted and load again on
+    /// their next request (docs/SCALING.md).
+    #[arg(long, env = "PERMSET_SNAPSHOT_MEMORY_MB", default_value_t = 0)]
+    pub(crate) snapshot_memory_mb: u64,
+    /// A PostgreSQL hot standby (`postgres://…`) for record reads, lists,
+    /// search and export, used when it has replayed what the read needs;
+    /// the primary answers otherwise (docs/SCALING.md).
+    #[arg(long, env = "PERMSET_READ_REPLICA", value_name = "URL")]
+    pub(crate) read_replica: Option<String>,
 }
 
 /// Where the audit key comes from. The key never goes on the command line
@@ -91,6 +101,10 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
         .await
         .with_context(|| format!("cannot open the database `{}`", args.database))?;
     let store = args.audit_key.key(store)?;
+    let store = match &args.read_replica {
+        Some(url) => store.with_read_replica(url).context("cannot use the read replica")?,
+        None => store,
+    };
     let keyed = store.audit_keyed();
     let database = args.database.clone();
     let options = permset_server::ServeOptions {
@@ -101,6 +115,8 @@ pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
             retention_days: args.usage_retention_days,
             ..Default::default()
         },
+        snapshot_memory: (args.snapshot_memory_mb > 0)
+            .then(|| usize::try_from(args.snapshot_memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX)),
     };
     permset_server::serve_with(store, args.listen, options, move |addr| {
         println!("permset serving http://{addr} (database {database})");

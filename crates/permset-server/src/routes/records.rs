@@ -143,7 +143,8 @@ pub(crate) async fn list(
     let outcome = async {
         let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
         let actor = caller.known_actor(&snapshot)?;
-        let page = state.store().list_records(&snapshot, actor, &object, &params.query(), Utc::now()).await?;
+        let reader = state.reader(&snapshot).await;
+        let page = reader.list_records(&snapshot, actor, &object, &params.query(), Utc::now()).await?;
         Ok(Json(
             json!({ "records": page.records, "next_cursor": page.next_cursor, "revision": snapshot.revision() }),
         ))
@@ -188,8 +189,9 @@ pub(crate) async fn export(
         }
     };
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
+    let reader = state.reader(&snapshot).await;
     let outcome = caller.known_actor(&snapshot).and_then(|actor| {
-        Ok(state.store().export_records(
+        Ok(reader.export_records(
             Arc::clone(&snapshot),
             actor,
             &object,
@@ -248,7 +250,8 @@ pub(crate) async fn read(
     let outcome = async {
         let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
         let actor = caller.known_actor(&snapshot)?;
-        let record = state.store().get_record(&snapshot, actor, &object, &id, Utc::now()).await?;
+        let record =
+            state.reader(&snapshot).await.get_record(&snapshot, actor, &object, &id, Utc::now()).await?;
         Ok((record, snapshot.revision()))
     }
     .await;

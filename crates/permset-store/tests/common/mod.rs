@@ -51,6 +51,16 @@ impl Backend {
         }
     }
 
+    /// The database URL (for reading the schema outside the store).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The PostgreSQL schema of this back end; `None` for SQLite.
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
     pub async fn cleanup(self) {
         self.store.close().await;
         if let Some(schema) = &self.schema {
