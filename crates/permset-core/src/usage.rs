@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use chrono::{DateTime, Utc};
 
-use crate::decide::{user_context, Request};
+use crate::decide::Request;
 use crate::explain::Assigned;
 use crate::snapshot::{CompiledAccess, CompiledUser, PermId, RoleIdx, Snapshot, Via};
 use crate::Record;
@@ -153,7 +153,7 @@ impl Snapshot {
         if key.generation != self.generation {
             return None;
         }
-        let user = self.users.get(key.user as usize)?.key.as_str();
+        let user = self.user_key(self.users.get(key.user as usize)?);
         let permission = self.perm(key.perm)?.name.as_str();
         let (allowed, grant) = match key.credit {
             Credit::Deny => (false, None),
@@ -197,10 +197,10 @@ impl Snapshot {
         }
         // Only an object's permission is decided on a record (as in `requirements`).
         let record = record.filter(|_| self.perm(perm).is_some_and(|p| p.is_object));
-        let ctx = user_context(user);
+        let ctx = self.user_context(user);
         self.with_role_set(user.index, now, |set| {
             let mut limited = None;
-            for a in &user.assignments {
+            for a in self.assignments_of(user) {
                 let in_force = a.expires_at.is_none_or(|at| now < at) && set.roles.contains(&a.role);
                 if !in_force {
                     continue;

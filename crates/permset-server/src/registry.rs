@@ -59,9 +59,10 @@ impl Registry {
         }
     }
 
-    /// The snapshot in force for a loaded workspace, without loading it.
+    /// The snapshot in force for a loaded workspace, without loading it
+    /// (`None` when never loaded or evicted).
     pub(crate) fn current(&self, workspace: &str) -> Option<Arc<Snapshot>> {
-        self.slots.load().get(workspace).map(|slot| slot.load_full())
+        self.slots.load().get(workspace).and_then(|slot| slot.current(&self.budget))
     }
 
     /// The current snapshot, at `at_least` or newer (reloading if this replica is behind).

@@ -18,8 +18,7 @@ use permset_core::{Actor, FieldLevel, FieldType, Record, Snapshot};
 
 use super::access::{index_specs, Planner, Seek};
 use super::sql::{quote, Translator};
-use super::validate::valid_id;
-use super::{lookup_target, module_allowed, object_def, with_id, ListQuery, Page};
+use super::{check_cursor, lookup_target, module_allowed, object_def, with_id, ListQuery, Page};
 use crate::db::Dialect;
 use crate::{Store, StoreError};
 
