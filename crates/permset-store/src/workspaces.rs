@@ -257,22 +257,41 @@ impl Store {
     }
 
     /// Ensures the indexes of every workspace (run on open). Indexes depend
-    /// on the schema alone and workspaces often share one, so each distinct
-    /// schema is compiled once, without users: opening a store of 10,000
-    /// workspaces used to compile every one of them before serving.
+    /// on the schema, the access rules and the roles' `where:` limits, and
+    /// workspaces often share them, so each distinct combination is compiled
+    /// once, without users: opening a store of 10,000 workspaces used to
+    /// compile every one of them before serving. (A rule reading a user
+    /// attribute declared nowhere but in users' values does not compile
+    /// without the users: its index comes back with the workspace's next
+    /// change, which ensures the full model's indexes.)
     pub(crate) async fn ensure_all_indexes(&self) -> Result<(), StoreError> {
-        let schema = match self.dialect {
-            crate::Dialect::Sqlite => "json_extract(model, '$.schema')",
-            crate::Dialect::Postgres => "CAST(model -> 'schema' AS TEXT)",
+        let part = |name: &str| match self.dialect {
+            crate::Dialect::Sqlite => format!("json_extract(model, '$.{name}')"),
+            crate::Dialect::Postgres => format!("CAST(model -> '{name}' AS TEXT)"),
         };
-        let schemas: Vec<Option<String>> =
-            sqlx::query_scalar(&format!("SELECT DISTINCT {schema} FROM workspaces"))
+        let (schema, rules, roles) = (part("schema"), part("access_rules"), part("roles"));
+        let parts: Vec<(Option<String>, Option<String>, Option<String>)> =
+            sqlx::query_as(&format!("SELECT DISTINCT {schema}, {rules}, {roles} FROM workspaces"))
                 .fetch_all(&self.pool)
                 .await?;
-        for text in schemas.into_iter().flatten() {
-            let Ok(schema) = serde_json::from_str(&text) else { continue };
-            let model = Model { schema, ..Model::default() };
-            if let Ok(snapshot) = Snapshot::compile_owned(model, Utc::now(), 0) {
+        fn parse<T: serde::de::DeserializeOwned>(text: &Option<String>) -> Option<T> {
+            text.as_deref().and_then(|t| serde_json::from_str(t).ok())
+        }
+        for (schema_text, rules_text, roles_text) in &parts {
+            let Some(schema) = parse(schema_text) else { continue };
+            let access_rules = parse(rules_text).unwrap_or_default();
+            let with_roles = Model {
+                schema,
+                access_rules,
+                roles: parse(roles_text).unwrap_or_default(),
+                ..Model::default()
+            };
+            // Roles whose limits need the users do not compile alone: the
+            // schema and rules still give most indexes.
+            let compiled = Snapshot::compile_owned(with_roles.clone(), Utc::now(), 0).or_else(|_| {
+                Snapshot::compile_owned(Model { roles: Default::default(), ..with_roles }, Utc::now(), 0)
+            });
+            if let Ok(snapshot) = compiled {
                 self.ensure_indexes(&snapshot).await;
             }
         }

@@ -57,7 +57,7 @@ const SPANNING: &[(&str, &str, &str)] = &[
     ),
     (
         "workspaces.rs",
-        "SELECT DISTINCT {schema} FROM workspaces",
+        "SELECT DISTINCT {schema}, {rules}, {roles} FROM workspaces",
         "the distinct schemas of all workspaces, for their list-filter indexes on open (DDL is per database)",
     ),
     ("decisions.rs", "FROM decisions WHERE at < $1", "retention: each row judged alone, on every shard"),
@@ -235,10 +235,12 @@ fn unfiltered(file: &str, source: &str) -> Vec<Finding> {
 
 /// Whether the text after `<keyword> <table>` keeps to one workspace:
 /// reads, updates and deletes begin their `WHERE` with `column = $n`
-/// (anything after is AND-ed to it), inserts name the column first.
+/// (anything after is AND-ed to it), inserts name the column first. A
+/// list's seek may name its index first (`records{index_hint} WHERE …`:
+/// SQLite's `INDEXED BY`, list.rs), which selects no rows of its own.
 fn filters(keyword: &str, column: &str, rest: &str) -> bool {
     let filter = format!(
-        r"^\s*WHERE\s+(?:[a-z_]+\.)?{column}\s*=\s*\$\d+\b(?:\s*$|\s+AND\s|\s+ORDER\s|\s+LIMIT\s|\{{|\)|\s+FOR\s)"
+        r"^(?:\{{index_hint\}})?\s*WHERE\s+(?:[a-z_]+\.)?{column}\s*=\s*\$\d+\b(?:\s*$|\s+AND\s|\s+ORDER\s|\s+LIMIT\s|\{{|\)|\s+FOR\s)"
     );
     match keyword {
         "FROM" | "JOIN" => Regex::new(&filter).unwrap().is_match(rest),
@@ -443,9 +445,9 @@ async fn opening_the_store_restores_each_schemas_indexes() {
         }
         let indexes = |b: common::Backend| async move {
             let sql = match b.schema() {
-                None => "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'rx_%' ORDER BY name".to_owned(),
+                None => "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'ax_%' ORDER BY name".to_owned(),
                 Some(schema) => format!(
-                    "SELECT indexname::text FROM pg_indexes WHERE schemaname = '{schema}' AND indexname LIKE 'rx_%' ORDER BY 1"
+                    "SELECT indexname::text FROM pg_indexes WHERE schemaname = '{schema}' AND indexname LIKE 'ax_%' ORDER BY 1"
                 ),
             };
             let names: Vec<String> = match b.schema() {

@@ -48,26 +48,29 @@ impl ListPlan {
     fn statement(&self, dialect: Dialect, limit: u32, hinted: bool) -> Option<String> {
         let data = dialect.json_text("data");
         let (object, condition) = (quote(&self.object), &self.condition);
-        let base = format!("workspace = $1 AND object = {object} AND id > $2");
-        let hint = |seek: &Seek| match dialect {
+        // Every statement spells its workspace filter first (the
+        // workspace_keyed test reads these texts); `rest` follows it.
+        let rest = format!("object = {object} AND id > $2");
+        let index_hint = |seek: &Seek| match dialect {
             Dialect::Sqlite if hinted => format!(" INDEXED BY {}", seek.index),
             _ => String::new(),
         };
-        let seek_where = |seek: &Seek| format!("{base} AND {} AND {condition}", seek.terms.join(" AND "));
+        let seek_rest = |seek: &Seek| format!("{rest} AND {} AND {condition}", seek.terms.join(" AND "));
         Some(match &self.path {
             Path::Nothing => return None,
             Path::Walk => {
                 format!(
-                    "SELECT id, {data} FROM records WHERE {base} AND {condition} ORDER BY id LIMIT {limit}"
+                    "SELECT id, {data} FROM records WHERE workspace = $1 AND {rest} AND {condition} \
+                     ORDER BY id LIMIT {limit}"
                 )
             }
             Path::Seeks(seeks) if seeks.is_empty() => return None,
             Path::Seeks(seeks) if seeks.len() == 1 => {
                 let seek = &seeks[0];
+                let (index_hint, seek_rest) = (index_hint(seek), seek_rest(seek));
                 format!(
-                    "SELECT id, {data} FROM records{} WHERE {} ORDER BY id LIMIT {limit}",
-                    hint(seek),
-                    seek_where(seek)
+                    "SELECT id, {data} FROM records{index_hint} WHERE workspace = $1 AND {seek_rest} \
+                     ORDER BY id LIMIT {limit}"
                 )
             }
             Path::Seeks(seeks) => {
@@ -75,15 +78,15 @@ impl ListPlan {
                     .iter()
                     .enumerate()
                     .map(|(i, seek)| {
+                        let (index_hint, seek_rest) = (index_hint(seek), seek_rest(seek));
                         format!(
-                            "SELECT id FROM (SELECT id FROM records{} WHERE {} ORDER BY id LIMIT {limit}) AS s{i}",
-                            hint(seek),
-                            seek_where(seek)
+                            "SELECT id FROM (SELECT id FROM records{index_hint} WHERE workspace = $1 AND {seek_rest} \
+                             ORDER BY id LIMIT {limit}) AS s{i}"
                         )
                     })
                     .collect();
                 format!(
-                    "SELECT id, {data} FROM records WHERE {base} AND id IN ({}) AND {condition} \
+                    "SELECT id, {data} FROM records WHERE workspace = $1 AND {rest} AND id IN ({}) AND {condition} \
                      ORDER BY id LIMIT {limit}",
                     union.join(" UNION ALL ")
                 )
