@@ -713,3 +713,55 @@ async fn end_users_write_only_what_their_role_allows() {
     })
     .await;
 }
+
+/// `GET /roles?view=summary` is the full list minus the grants: the same roles, under the same
+/// permission (a caller without `roles_view` gets the same refusal either way), and no grant in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_summaries_reveal_nothing_the_full_list_would_not() {
+    on_each_backend(|s| async move {
+        // vic holds vip_desk only: no roles_view.
+        let vic = s.user("vic");
+        let full_refusal = vic.get("roles").await.error(StatusCode::FORBIDDEN, "forbidden");
+        let summary_refusal = vic.get("roles?view=summary").await.error(StatusCode::FORBIDDEN, "forbidden");
+        assert_eq!(full_refusal, summary_refusal);
+        // A bad view is refused with the valid names, whoever asks, and never falls back to the full list.
+        let msg =
+            s.user("maria").get("roles?view=sumary").await.error(StatusCode::BAD_REQUEST, "bad_request");
+        assert!(msg.contains("`sumary`") && msg.contains("summary"), "{msg}");
+        s.user("maria")
+            .get("roles?view=summary&grants=1")
+            .await
+            .error(StatusCode::BAD_REQUEST, "bad_request");
+
+        let maria = s.user("maria");
+        let full = maria.get("roles").await.ok(StatusCode::OK).clone();
+        let summary = maria.get("roles?view=summary").await.ok(StatusCode::OK).clone();
+        assert_eq!(full["revision"], summary["revision"]);
+        let full = full["roles"].as_array().unwrap();
+        let summary = summary["roles"].as_array().unwrap();
+        assert_eq!(full.len(), summary.len());
+        for (f, r) in full.iter().zip(summary) {
+            assert_eq!(f["key"], r["key"]);
+            assert_eq!(f["system"], r["system"]);
+            assert_eq!(f["role"]["description"], r["description"]);
+            assert_eq!(f["role"]["kind"], r["kind"]);
+            let grants = f["role"]["grants"].as_object().unwrap();
+            let granted = grants.values().filter(|g| g["access"] != "none").count();
+            assert_eq!(r["grants"], json!(granted), "{}", r["key"]);
+            assert_eq!(
+                r["teams_view"],
+                json!(grants.get("teams_view").is_some_and(|g| g["access"] != "none"))
+            );
+            // No grant travels in a summary: neither the definition nor any permission name.
+            assert!(r.get("role").is_none());
+            let text = r.to_string();
+            for permission in grants.keys().filter(|p| p.as_str() != "teams_view") {
+                assert!(!text.contains(permission.as_str()), "{permission} leaked in {text}");
+            }
+        }
+        let desk = summary.iter().find(|r| r["key"] == "role_admin").unwrap();
+        assert_eq!(desk["teams_view"], json!(true));
+        assert_eq!(desk["grants"], json!(7));
+    })
+    .await;
+}
