@@ -11,18 +11,14 @@ import { objectEditor } from './objects.js';
 /** `object/rule` → the roles whose grants use the rule, in one pass over the roles. */
 function ruleUsers() {
   const out = new Map();
+  // Each role summary lists the [permission, rule] pairs its grants use.
   for (const r of state.roles) {
-    for (const [p, g] of Object.entries(r.role.grants || {})) {
-      const limits = g?.access?.limited;
-      if (!Array.isArray(limits)) continue;
-      for (const l of limits) {
-        if (!l || typeof l !== 'object' || !('rule' in l)) continue;
-        const object = Object.keys(state.schema.objects).find((o) => p.startsWith(`${o}_`));
-        const key = `${object}/${l.rule}`;
-        const list = out.get(key) || [];
-        if (!list.includes(r.key)) list.push(r.key);
-        out.set(key, list);
-      }
+    for (const [p, rule] of r.rules || []) {
+      const object = Object.keys(state.schema.objects).find((o) => p.startsWith(`${o}_`));
+      const key = `${object}/${rule}`;
+      const list = out.get(key) || [];
+      if (!list.includes(r.key)) list.push(r.key);
+      out.set(key, list);
     }
   }
   return out;

@@ -200,6 +200,9 @@ try {
     await input.fill('bad_rule');
     await page.locator('input[aria-label="Condition of customers.new rule"]').fill('tier == ');
     await page.waitForFunction(() => [...document.querySelectorAll('.validity.bad')].some((e) => e.textContent.includes('column')));
+    // The roles using a rule come from the role summaries (no grants loaded): the role saved above uses premium.
+    const premium = await page.textContent('section.card:has(h2:text-is("customers")) .rule:has(strong:text-is("premium"))');
+    expect(/used by [^\n]*vip_desk_agent/.test(premium), `premium used by vip_desk_agent: ${premium}`);
     await shot('access-rules');
     await axe('access rules');
   });
