@@ -765,3 +765,69 @@ async fn role_summaries_reveal_nothing_the_full_list_would_not() {
     })
     .await;
 }
+
+/// `GET /audit?view=summary` is the same entries under the same rule (auditors only), each without
+/// the models it holds but with its `size` and the paths that changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_summaries_leave_the_models_out() {
+    on_each_backend(|s| async move {
+        let owner = s.user("olivia");
+        let long = "x".repeat(20_000);
+        owner
+            .put(
+                "roles/big",
+                json!({ "description": long, "grants": { "customers_view": { "access": "all" } } }),
+            )
+            .await
+            .ok(StatusCode::OK);
+        owner
+            .put(
+                "roles/big",
+                json!({ "description": "short now", "grants": { "customers_view": { "access": "all" } } }),
+            )
+            .await
+            .ok(StatusCode::OK);
+
+        // Not an auditor: the same refusal either way. A bad view: 400 with the valid names.
+        for caller in [s.user("vic"), s.user("maria")] {
+            let full = caller.get("audit").await.error(StatusCode::FORBIDDEN, "forbidden");
+            assert_eq!(
+                full,
+                caller.get("audit?view=summary").await.error(StatusCode::FORBIDDEN, "forbidden")
+            );
+        }
+        let msg = owner.get("audit?view=brief").await.error(StatusCode::BAD_REQUEST, "bad_request");
+        assert!(msg.contains("`brief`") && msg.contains("summary"), "{msg}");
+
+        let full = owner.get("audit?limit=1000").await.ok(StatusCode::OK).clone();
+        let summary = owner.get("audit?limit=1000&view=summary").await.ok(StatusCode::OK).clone();
+        let (full, summary) = (full["entries"].as_array().unwrap(), summary["entries"].as_array().unwrap());
+        assert_eq!(full.len(), summary.len());
+        for (f, e) in full.iter().zip(summary) {
+            let size = f["before"].to_string().len() + f["after"].to_string().len();
+            assert_eq!(e["size"], json!(size), "entry {}", f["seq"]);
+            for field in ["seq", "actor", "at", "action", "reason", "origin", "prev_hash", "hash", "mac"] {
+                assert_eq!(e[field], f[field], "{field} of entry {}", f["seq"]);
+            }
+            assert!(e.get("before").is_none() && e.get("after").is_none(), "entry {} holds models", f["seq"]);
+            assert!(e.to_string().len() < 16 * 1024, "entry {} is {} bytes", f["seq"], e.to_string().len());
+        }
+        // The two writes of `big`: added, then its description changed (cut short, not 20 KB).
+        let n = summary.len();
+        let added = &summary[n - 2];
+        assert_eq!(added["changed"], json!(1), "{added}");
+        assert_eq!(added["changes"][0][0], "+");
+        assert!(added["changes"][0][1].as_str().unwrap().ends_with("roles.big"), "{added}");
+        let edited = &summary[n - 1];
+        assert_eq!(edited["changed"], json!(1), "{edited}");
+        let [op, path, text] = [0, 1, 2].map(|i| edited["changes"][0][i].as_str().unwrap().to_owned());
+        assert_eq!(op, "~");
+        assert!(path.ends_with("roles.big.description"), "{path}");
+        assert!(text.ends_with("→ short now") && text.starts_with("xxx") && text.len() < 400, "{text}");
+        // A whole entry is one read away.
+        let seq = full[n - 1]["seq"].as_u64().unwrap();
+        let one = owner.get(&format!("audit?after={}&limit=1", seq - 1)).await.ok(StatusCode::OK).clone();
+        assert_eq!(one["entries"][0], full[n - 1]);
+    })
+    .await;
+}

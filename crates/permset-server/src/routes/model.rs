@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Caller;
 use crate::change::{write, Written};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{summary_view, ApiJson, ApiQuery};
 use crate::state::AppState;
 
 /// The merged schema (built-in and declared objects, modules, user attributes), what the
@@ -214,17 +214,8 @@ pub(crate) async fn list_roles(
     caller: Caller,
     ApiQuery(query): ApiQuery<RolesQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    // The view is checked before the permission only in the sense that both fail closed: a bad view is
-    // a 400 whoever asks, and it reveals nothing about the workspace.
-    let summary = match query.view.as_deref() {
-        None | Some("full") => false,
-        Some("summary") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "unknown view `{other}` in the query; use `summary` or `full`"
-            )))
-        }
-    };
+    // A bad view is a 400 whoever asks: it depends on the query alone and reveals nothing.
+    let summary = summary_view(query.view.as_deref())?;
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     // INVARIANT: the summary is derived from the same roles under the same permission as the full
     // list, so it can reveal nothing the full list would not.

@@ -230,6 +230,8 @@ try {
     expect((await page.textContent('#chain-status')).startsWith('Chain verified'), 'verified');
     const log = await page.textContent('table.audit');
     expect(log.includes('VIP desk updates premium customers only') && log.includes('covering the VIP desk'), 'reasons in the log');
+    // What changed comes from the server's summary (no models on the page): the rule save's path.
+    expect(/vip_desk_agent\.grants\.customers_update/.test(log), `the save's diff in the log: ${log.slice(0, 400)}`);
     await shot('changes');
     await axe('changes');
   });
