@@ -64,6 +64,9 @@ fn diff(before: &Value, after: &Value, path: &mut String, out: &mut Vec<[String;
             }
             n
         }
+        // A state that did not exist (a key created or revoked) reads as added or removed.
+        (Value::Null, _) => push_line(out, "+", path, short(after)),
+        (_, Value::Null) => push_line(out, "-", path, short(before)),
         _ => push_line(out, "~", path, format!("{} → {}", short(before), short(after))),
     }
 }

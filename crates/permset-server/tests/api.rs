@@ -824,6 +824,10 @@ async fn audit_summaries_leave_the_models_out() {
         assert_eq!(op, "~");
         assert!(path.ends_with("roles.big.description"), "{path}");
         assert!(text.ends_with("→ short now") && text.starts_with("xxx") && text.len() < 400, "{text}");
+        // A key created: its state appears as added, whole (it is small).
+        let key = summary.iter().find(|e| e["action"] == "create_key").unwrap();
+        assert_eq!(key["changes"][0][0], "+", "{key}");
+        assert!(!key["changes"][0][2].as_str().unwrap().starts_with("null"), "{key}");
         // A whole entry is one read away.
         let seq = full[n - 1]["seq"].as_u64().unwrap();
         let one = owner.get(&format!("audit?after={}&limit=1", seq - 1)).await.ok(StatusCode::OK).clone();
