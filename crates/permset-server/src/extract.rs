@@ -86,3 +86,16 @@ impl<S: Send + Sync> FromRequest<S> for ApiBytes {
         }
     }
 }
+
+/// Reads a list route's `view` query parameter: whether the caller asked for `summary` (`full`, the
+/// default, is the whole of each item). Anything else is a 400 naming the valid views, so a typo never
+/// falls back silently to the large answer.
+pub(crate) fn summary_view(view: Option<&str>) -> Result<bool, ApiError> {
+    match view {
+        None | Some("full") => Ok(false),
+        Some("summary") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "unknown view `{other}` in the query; use `summary` or `full`"
+        ))),
+    }
+}

@@ -9,6 +9,7 @@
 //! permset-core snapshots held in a lock-free registry, records from
 //! permset-store.
 
+mod audit_view;
 mod auth;
 mod change;
 mod error;

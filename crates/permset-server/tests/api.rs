@@ -752,3 +752,125 @@ async fn end_users_write_only_what_their_role_allows() {
     })
     .await;
 }
+
+/// `GET /roles?view=summary` is the full list minus the grants: the same roles, under the same
+/// permission (a caller without `roles_view` gets the same refusal either way), and no grant in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_summaries_reveal_nothing_the_full_list_would_not() {
+    on_each_backend(|s| async move {
+        // vic holds vip_desk only: no roles_view.
+        let vic = s.user("vic");
+        let full_refusal = vic.get("roles").await.error(StatusCode::FORBIDDEN, "forbidden");
+        let summary_refusal = vic.get("roles?view=summary").await.error(StatusCode::FORBIDDEN, "forbidden");
+        assert_eq!(full_refusal, summary_refusal);
+        // A bad view is refused with the valid names, whoever asks, and never falls back to the full list.
+        let msg =
+            s.user("maria").get("roles?view=sumary").await.error(StatusCode::BAD_REQUEST, "bad_request");
+        assert!(msg.contains("`sumary`") && msg.contains("summary"), "{msg}");
+        s.user("maria")
+            .get("roles?view=summary&grants=1")
+            .await
+            .error(StatusCode::BAD_REQUEST, "bad_request");
+
+        let maria = s.user("maria");
+        let full = maria.get("roles").await.ok(StatusCode::OK).clone();
+        let summary = maria.get("roles?view=summary").await.ok(StatusCode::OK).clone();
+        assert_eq!(full["revision"], summary["revision"]);
+        let full = full["roles"].as_array().unwrap();
+        let summary = summary["roles"].as_array().unwrap();
+        assert_eq!(full.len(), summary.len());
+        for (f, r) in full.iter().zip(summary) {
+            assert_eq!(f["key"], r["key"]);
+            assert_eq!(f["system"], r["system"]);
+            assert_eq!(f["role"]["description"], r["description"]);
+            assert_eq!(f["role"]["kind"], r["kind"]);
+            let grants = f["role"]["grants"].as_object().unwrap();
+            let granted = grants.values().filter(|g| g["access"] != "none").count();
+            assert_eq!(r["grants"], json!(granted), "{}", r["key"]);
+            assert_eq!(
+                r["teams_view"],
+                json!(grants.get("teams_view").is_some_and(|g| g["access"] != "none"))
+            );
+            // No grant travels in a summary: neither the definition nor any permission name.
+            assert!(r.get("role").is_none());
+            let text = r.to_string();
+            for permission in grants.keys().filter(|p| p.as_str() != "teams_view") {
+                assert!(!text.contains(permission.as_str()), "{permission} leaked in {text}");
+            }
+        }
+        let desk = summary.iter().find(|r| r["key"] == "role_admin").unwrap();
+        assert_eq!(desk["teams_view"], json!(true));
+        assert_eq!(desk["grants"], json!(7));
+    })
+    .await;
+}
+
+/// `GET /audit?view=summary` is the same entries under the same rule (auditors only), each without
+/// the models it holds but with its `size` and the paths that changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_summaries_leave_the_models_out() {
+    on_each_backend(|s| async move {
+        let owner = s.user("olivia");
+        let long = "x".repeat(20_000);
+        owner
+            .put(
+                "roles/big",
+                json!({ "description": long, "grants": { "customers_view": { "access": "all" } } }),
+            )
+            .await
+            .ok(StatusCode::OK);
+        owner
+            .put(
+                "roles/big",
+                json!({ "description": "short now", "grants": { "customers_view": { "access": "all" } } }),
+            )
+            .await
+            .ok(StatusCode::OK);
+
+        // Not an auditor: the same refusal either way. A bad view: 400 with the valid names.
+        for caller in [s.user("vic"), s.user("maria")] {
+            let full = caller.get("audit").await.error(StatusCode::FORBIDDEN, "forbidden");
+            assert_eq!(
+                full,
+                caller.get("audit?view=summary").await.error(StatusCode::FORBIDDEN, "forbidden")
+            );
+        }
+        let msg = owner.get("audit?view=brief").await.error(StatusCode::BAD_REQUEST, "bad_request");
+        assert!(msg.contains("`brief`") && msg.contains("summary"), "{msg}");
+
+        let full = owner.get("audit?limit=1000").await.ok(StatusCode::OK).clone();
+        let summary = owner.get("audit?limit=1000&view=summary").await.ok(StatusCode::OK).clone();
+        let (full, summary) = (full["entries"].as_array().unwrap(), summary["entries"].as_array().unwrap());
+        assert_eq!(full.len(), summary.len());
+        for (f, e) in full.iter().zip(summary) {
+            let size = f["before"].to_string().len() + f["after"].to_string().len();
+            assert_eq!(e["size"], json!(size), "entry {}", f["seq"]);
+            for field in ["seq", "actor", "at", "action", "reason", "origin", "prev_hash", "hash", "mac"] {
+                assert_eq!(e[field], f[field], "{field} of entry {}", f["seq"]);
+            }
+            assert!(e.get("before").is_none() && e.get("after").is_none(), "entry {} holds models", f["seq"]);
+            assert!(e.to_string().len() < 16 * 1024, "entry {} is {} bytes", f["seq"], e.to_string().len());
+        }
+        // The two writes of `big`: added, then its description changed (cut short, not 20 KB).
+        let n = summary.len();
+        let added = &summary[n - 2];
+        assert_eq!(added["changed"], json!(1), "{added}");
+        assert_eq!(added["changes"][0][0], "+");
+        assert!(added["changes"][0][1].as_str().unwrap().ends_with("roles.big"), "{added}");
+        let edited = &summary[n - 1];
+        assert_eq!(edited["changed"], json!(1), "{edited}");
+        let [op, path, text] = [0, 1, 2].map(|i| edited["changes"][0][i].as_str().unwrap().to_owned());
+        assert_eq!(op, "~");
+        assert!(path.ends_with("roles.big.description"), "{path}");
+        assert!(text.ends_with("→ short now") && text.starts_with("xxx") && text.len() < 400, "{text}");
+        // A key created: its state appears as added, whole (it is small).
+        let key = summary.iter().find(|e| e["action"] == "create_key").unwrap();
+        assert_eq!(key["changes"][0][0], "+", "{key}");
+        assert!(!key["changes"][0][2].as_str().unwrap().starts_with("null"), "{key}");
+        // A whole entry is one read away.
+        let seq = full[n - 1]["seq"].as_u64().unwrap();
+        let one = owner.get(&format!("audit?after={}&limit=1", seq - 1)).await.ok(StatusCode::OK).clone();
+        assert_eq!(one["entries"][0], full[n - 1]);
+    })
+    .await;
+}

@@ -23,7 +23,9 @@ export async function load() {
   const s = session();
   const [schema, roles, assignments, users, teams, rules, me, perms] = await Promise.all([
     api('schema'),
-    optional(api('roles'), { roles: [] }),
+    // Summaries, not definitions: a list of 1,000 roles is drawn from names and counts;
+    // the editor fetches one role's grants when it is opened (roles.js).
+    optional(api('roles?view=summary'), { roles: [] }),
     optional(api('assignments'), { assignments: { users: {}, teams: {} } }),
     optional(api('users'), { users: {} }),
     optional(api('teams'), { teams: {} }),

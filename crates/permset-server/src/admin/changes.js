@@ -4,25 +4,21 @@
 // verify status).
 
 import { api, enc } from './api.js';
-import { h, fill, fmt } from './dom.js';
+import { h, fill } from './dom.js';
 import { state, can, commit, route } from './app.js';
 import { objectEditor } from './objects.js';
 
 /** `object/rule` → the roles whose grants use the rule, in one pass over the roles. */
 function ruleUsers() {
   const out = new Map();
+  // Each role summary lists the [permission, rule] pairs its grants use.
   for (const r of state.roles) {
-    for (const [p, g] of Object.entries(r.role.grants || {})) {
-      const limits = g?.access?.limited;
-      if (!Array.isArray(limits)) continue;
-      for (const l of limits) {
-        if (!l || typeof l !== 'object' || !('rule' in l)) continue;
-        const object = Object.keys(state.schema.objects).find((o) => p.startsWith(`${o}_`));
-        const key = `${object}/${l.rule}`;
-        const list = out.get(key) || [];
-        if (!list.includes(r.key)) list.push(r.key);
-        out.set(key, list);
-      }
+    for (const [p, rule] of r.rules || []) {
+      const object = Object.keys(state.schema.objects).find((o) => p.startsWith(`${o}_`));
+      const key = `${object}/${rule}`;
+      const list = out.get(key) || [];
+      if (!list.includes(r.key)) list.push(r.key);
+      out.set(key, list);
     }
   }
   return out;
@@ -76,29 +72,6 @@ export async function rulesPage(page) {
   fill(page, h('div', h('h1', 'Access rules and objects'), objects));
 }
 
-/** Whether a JSON value has fewer than `n` nodes (stops counting at `n`). */
-function smallerThan(v, n) {
-  let left = n;
-  const walk = (x) => {
-    if (--left <= 0) return false;
-    if (x && typeof x === 'object') for (const c of Object.values(x)) if (!walk(c)) return false;
-    return true;
-  };
-  return walk(v);
-}
-
-/** The paths where two JSON values differ, one readable line each. */
-function diff(before, after, path = '', out = []) {
-  if (out.length > 40) return out;
-  if (JSON.stringify(before) === JSON.stringify(after)) return out;
-  if (before && after && typeof before === 'object' && typeof after === 'object' && !Array.isArray(before)) {
-    for (const k of new Set([...Object.keys(before), ...Object.keys(after)])) diff(before[k], after[k], path ? `${path}.${k}` : k, out);
-  } else if (before === undefined) out.push(['+', path, fmt(after)]);
-  else if (after === undefined) out.push(['−', path, fmt(before)]);
-  else out.push(['~', path, `${fmt(before)} → ${fmt(after)}`]);
-  return out;
-}
-
 /** Entries shown per page of the log, newest first. */
 const AUDIT_PAGE = 50;
 
@@ -108,7 +81,9 @@ export async function changesPage(page) {
   // chain's length comes with its verification.
   const older = Number(location.hash.split('/')[1] || 0);
   const after = Math.max(0, verify.entries - AUDIT_PAGE * (older + 1));
-  const audit = await api(`audit?after=${after}&limit=${AUDIT_PAGE}`);
+  // Summaries: entries come without the models they hold (a model change holds
+  // the whole model twice), with the changed paths worked out by the server.
+  const audit = await api(`audit?after=${after}&limit=${AUDIT_PAGE}&view=summary`);
   const ok = verify.first_broken === null;
   const banner = h('p', { id: 'chain-status', class: ok ? 'notice ok' : 'notice bad' },
     ok ? `Chain verified: ${verify.entries} entries up to revision ${verify.revision}${verify.keyed_from ? `, keyed from entry ${verify.keyed_from}` : ' (unkeyed)'}`
@@ -127,23 +102,16 @@ export async function changesPage(page) {
         h('td', whatChanged(e)))))))));
 }
 
+/** What an entry changed, from the server's summary (GET /audit?view=summary):
+ * the first changed paths, one line each, and how many there are in all. */
 function whatChanged(e) {
   if (e.action === 'create_workspace') return h('span.muted', 'workspace created');
-  const k = e.after ?? e.before;
-  if (e.action.endsWith('_key') && k && typeof k === 'object' && 'id' in k) {
-    return h('span', `${e.action === 'create_key' ? 'key created' : 'key revoked'}: ${k.id} for ${k.user ?? 'the service principal'}${k.role ? `, limited to ${k.role}` : ''}${k.label ? ` (${k.label})` : ''}`);
+  const changes = e.changes || [];
+  if (e.action.endsWith('_key')) {
+    return h('span', `${e.action === 'create_key' ? 'key created' : 'key revoked'}: ${changes.map(([, , t]) => t).join('; ').slice(0, 240)}`);
   }
-  if (!e.before || !e.after || e.action.endsWith('_key')) return h('span.muted', `${e.action.replace('_', ' ')}: ${fmt(e.after ?? e.before).slice(0, 160)}`);
-  const lines = () => diff(e.before, e.after).map(([s, p, v]) => h('li', { class: s === '+' ? 'add' : s === '−' ? 'del' : 'mod' }, `${s} ${p}: ${v}`.slice(0, 240)));
-  // A whole-workspace entry (apply) holds the model twice: its diff is
-  // worked out only when someone opens it, so the log draws at once.
-  if (!smallerThan(e.before, 2000) || !smallerThan(e.after, 2000)) {
-    const list = h('ul.diff');
-    const box = h('details', h('summary', 'a large change: open to see the differences'), list);
-    box.addEventListener('toggle', () => { if (box.open && !list.firstChild) fill(list, lines()); });
-    return box;
-  }
-  const shown = lines();
-  if (shown.length <= 6) return h('ul.diff', shown);
-  return h('details', h('summary', `${shown.length} changes`), h('ul.diff', shown));
+  const lines = changes.map(([s, p, v]) => h('li', { class: s === '+' ? 'add' : s === '-' ? 'del' : 'mod' }, `${s === '-' ? '−' : s} ${p}: ${v}`.slice(0, 240)));
+  if (e.changed > changes.length) lines.push(h('li.muted', `… and ${e.changed - changes.length} more`));
+  if (e.changed <= 6) return h('ul.diff', lines);
+  return h('details', h('summary', `${e.changed} changes`), h('ul.diff', lines));
 }

@@ -8,7 +8,8 @@
 
 /** Builds the indexes from the loaded lists; `now` decides which assignments are in force. */
 export function buildIndex({ roles, assignments, users, settings }, now = Date.now()) {
-  const roleDefs = new Map(roles.map((r) => [r.key, r.role]));
+  // Role summaries (GET /roles?view=summary) carry kind and whether the role grants teams_view.
+  const roleDefs = new Map(roles.map((r) => [r.key, r]));
   const directUsers = new Map();
   const viaTeams = new Map();
   const members = new Map();
@@ -32,8 +33,7 @@ export function buildIndex({ roles, assignments, users, settings }, now = Date.n
     const kind = users?.[user]?.kind || 'agent';
     const via = (assignments.users?.[user] || []).filter(inForce).map((a) => a.role).find((role) => {
       const def = roleDefs.get(role);
-      const g = def?.grants?.teams_view;
-      return def && (def.kind || 'agent') === kind && g && g.access !== 'none';
+      return def && (def.kind || 'agent') === kind && def.teams_view;
     });
     const answer = via ? { counts: true, via } : { counts: false };
     gate.set(user, answer);

@@ -46,7 +46,7 @@ export async function rolesPage(page) {
   const list = pagedList({
     label: 'permission sets',
     items: state.roles,
-    match: (r, q) => r.key.toLowerCase().includes(q) || (r.role.description || '').toLowerCase().includes(q),
+    match: (r, q) => r.key.toLowerCase().includes(q) || (r.description || '').toLowerCase().includes(q),
     render: (r) => h('a.item', { href: `#roles/${enc(r.key)}`, 'aria-current': r.key === selected ? 'true' : null },
       h('span.name', r.key),
       r.system ? h('span.badge.system', { title: 'system role: clone it to customise' }, 'system · locked') : h('span.badge.custom', 'custom'),

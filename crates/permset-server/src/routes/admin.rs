@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Caller;
 use crate::change::{commit, parse_origin};
 use crate::error::ApiError;
-use crate::extract::{ApiBytes, ApiJson, ApiQuery};
+use crate::extract::{summary_view, ApiBytes, ApiJson, ApiQuery};
 use crate::state::AppState;
 
 /// Options of `apply`.
@@ -93,6 +93,10 @@ pub(crate) struct AuditQuery {
     pub after: Option<u64>,
     /// At most this many (default 100).
     pub limit: Option<u32>,
+    /// `full` (default): every entry whole; `summary`: without `before`/`after` (a model change holds
+    /// the whole model twice), with `size` (their bytes), `changed` (how many paths differ) and
+    /// `changes` (the first 40 as `[op, path, text]`); a whole entry is `after=seq-1&limit=1`.
+    pub view: Option<String>,
 }
 
 pub(crate) fn require_auditor(caller: &Caller, snapshot: &permset_core::Snapshot) -> Result<(), ApiError> {
@@ -118,10 +122,16 @@ pub(crate) async fn audit(
     caller: Caller,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let summary = summary_view(query.view.as_deref())?;
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     require_auditor(&caller, &snapshot)?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let entries = state.store().audit(&caller.workspace, query.after.unwrap_or(0), limit).await?;
+    if summary {
+        let entries =
+            entries.into_iter().map(crate::audit_view::entry_summary).collect::<Result<Vec<_>, _>>()?;
+        return Ok(Json(json!({ "entries": entries, "revision": snapshot.revision() })));
+    }
     Ok(Json(json!({ "entries": entries, "revision": snapshot.revision() })))
 }
 

@@ -200,6 +200,9 @@ try {
     await input.fill('bad_rule');
     await page.locator('input[aria-label="Condition of customers.new rule"]').fill('tier == ');
     await page.waitForFunction(() => [...document.querySelectorAll('.validity.bad')].some((e) => e.textContent.includes('column')));
+    // The roles using a rule come from the role summaries (no grants loaded): the role saved above uses premium.
+    const premium = await page.textContent('section.card:has(h2:text-is("customers")) .rule:has(strong:text-is("premium"))');
+    expect(/used by [^\n]*vip_desk_agent/.test(premium), `premium used by vip_desk_agent: ${premium}`);
     await shot('access-rules');
     await axe('access rules');
   });
@@ -227,6 +230,8 @@ try {
     expect((await page.textContent('#chain-status')).startsWith('Chain verified'), 'verified');
     const log = await page.textContent('table.audit');
     expect(log.includes('VIP desk updates premium customers only') && log.includes('covering the VIP desk'), 'reasons in the log');
+    // What changed comes from the server's summary (no models on the page): the rule save's path.
+    expect(/vip_desk_agent\.grants\.customers_update/.test(log), `the save's diff in the log: ${log.slice(0, 400)}`);
     await shot('changes');
     await axe('changes');
   });
