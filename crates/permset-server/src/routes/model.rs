@@ -192,9 +192,10 @@ pub(crate) async fn remove_member(
     write(&state, &caller, &headers, ModelChange::RemoveMember { team, user }).await
 }
 
-/// How much of each role `GET /roles` returns.
+/// How much of each role `GET /roles` returns. Other query parameters
+/// pass (`at_least_revision`, read by the caller's extractor, is one).
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct RolesQuery {
     /// `full` (default): each role's whole definition; `summary`: name, description, system flag and
     /// counts, without the grants (what a list needs; a role's grants come from `GET /roles/{role}`).
