@@ -72,10 +72,14 @@ fn granted(access: Option<&str>) -> Option<&str> {
 pub fn access_changes(old: &Snapshot, new: &Snapshot, now: DateTime<Utc>) -> Vec<UserAccessChange> {
     let users: BTreeSet<&str> =
         old.model().users.keys().chain(new.model().users.keys()).map(String::as_str).collect();
+    let unchanged = Unchanged::between(old, new);
     let (mut before_tables, mut after_tables) = (Tables::default(), Tables::default());
     let mut diffs: HashMap<(usize, usize), Vec<UserAccessChange>> = HashMap::new();
     let mut out = Vec::new();
     for user in users {
+        if unchanged.table_of(old, new, user, now) {
+            continue;
+        }
         let before = before_tables.of(old, user, now);
         let after = after_tables.of(new, user, now);
         let rows = diffs.entry((before, after)).or_insert_with(|| {
@@ -89,6 +93,54 @@ pub fn access_changes(old: &Snapshot, new: &Snapshot, now: DateTime<Utc>) -> Vec
         out.extend(rows.iter().map(|row| UserAccessChange { user: user.to_owned(), ..row.clone() }));
     }
     out
+}
+
+/// What a change left alone, to skip the users it cannot have touched: a
+/// user's effective table is a function of the account-owner flag, the
+/// roles in force (in order) and their definitions, and the schema, access
+/// rules and settings. When none of those moved, the table did not either,
+/// and building it twice (most of a simulation's time on a large
+/// workspace) is skipped. The brute-force tests of `tests/whatif.rs` hold
+/// this shortcut to the full comparison.
+struct Unchanged {
+    /// Schema, access rules and settings are equal on both sides.
+    context: bool,
+    /// Custom roles defined differently (or on one side only).
+    roles: BTreeSet<String>,
+}
+
+impl Unchanged {
+    fn between(old: &Snapshot, new: &Snapshot) -> Self {
+        let (a, b) = (old.model(), new.model());
+        let context = a.schema == b.schema && a.access_rules == b.access_rules && a.settings == b.settings;
+        let roles = a
+            .roles
+            .keys()
+            .chain(b.roles.keys())
+            .filter(|name| a.roles.get(*name) != b.roles.get(*name))
+            .cloned()
+            .collect();
+        Unchanged { context, roles }
+    }
+
+    /// Whether `user`'s effective table is certainly the same on both sides.
+    fn table_of(&self, old: &Snapshot, new: &Snapshot, user: &str, now: DateTime<Utc>) -> bool {
+        if !self.context {
+            return false;
+        }
+        let (Some(before), Some(after)) = (old.user(user), new.user(user)) else { return false };
+        if before.account_owner != after.account_owner {
+            return false;
+        }
+        let (held_before, held_after) = (old.active_roles(before, now), new.active_roles(after, now));
+        held_before.len() == held_after.len()
+            && held_before.iter().zip(&held_after).all(|((r, _), (s, _))| {
+                match (old.role_at(*r), new.role_at(*s)) {
+                    (Some(x), Some(y)) => x.key == y.key && !self.roles.contains(&x.key),
+                    _ => false,
+                }
+            })
+    }
 }
 
 /// One side's distinct effective tables, by (account owner, roles in force).
