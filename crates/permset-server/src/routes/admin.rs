@@ -96,6 +96,7 @@ pub(crate) struct AuditQuery {
     /// `full` (default): every entry whole; `summary`: without `before`/`after` (a model change holds
     /// the whole model twice), with `size` (their bytes), `changed` (how many paths differ) and
     /// `changes` (the first 40 as `[op, path, text]`); a whole entry is `after=seq-1&limit=1`.
+    #[param(pattern = "^(full|summary)$")]
     pub view: Option<String>,
 }
 

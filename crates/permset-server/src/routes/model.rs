@@ -199,6 +199,7 @@ pub(crate) async fn remove_member(
 pub(crate) struct RolesQuery {
     /// `full` (default): each role's whole definition; `summary`: name, description, system flag and
     /// counts, without the grants (what a list needs; a role's grants come from `GET /roles/{role}`).
+    #[param(pattern = "^(full|summary)$")]
     pub view: Option<String>,
 }
 
