@@ -37,19 +37,9 @@ pub(crate) async fn review(
 ) -> Result<Response, ApiError> {
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     require_auditor(&caller, &snapshot)?;
-    let csv = match query.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!("unknown format `{other}`; use `json` or `csv`")))
-        }
-    };
+    let csv = query.csv()?;
     let now = Utc::now();
-    let until = query.until.unwrap_or(now);
-    let since = query.since.unwrap_or(until - Duration::days(i64::from(state.inner.settings.retention_days)));
-    if since > until {
-        return Err(ApiError::bad_request("`since` is after `until`"));
-    }
+    let (since, until) = query.window(now, state.inner.settings.retention_days)?;
     let rows = state
         .store()
         .usage(&caller.workspace, since - Duration::hours(1) + Duration::microseconds(1), until)

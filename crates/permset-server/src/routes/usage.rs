@@ -36,6 +36,34 @@ pub(crate) struct UsageQuery {
     pub format: Option<String>,
 }
 
+impl UsageQuery {
+    /// Whether CSV was asked for (`json`, the default, otherwise); any other format is a 400.
+    pub(crate) fn csv(&self) -> Result<bool, ApiError> {
+        match self.format.as_deref() {
+            None | Some("json") => Ok(false),
+            Some("csv") => Ok(true),
+            Some(other) => {
+                Err(ApiError::bad_request(format!("unknown format `{other}`; use `json` or `csv`")))
+            }
+        }
+    }
+
+    /// The window `(since, until)`: `until` defaults to `now`, `since` to the
+    /// retention before it; `since` after `until` is a 400.
+    pub(crate) fn window(
+        &self,
+        now: DateTime<Utc>,
+        retention_days: u32,
+    ) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+        let until = self.until.unwrap_or(now);
+        let since = self.since.unwrap_or(until - Duration::days(i64::from(retention_days)));
+        if since > until {
+            return Err(ApiError::bad_request("`since` is after `until`"));
+        }
+        Ok((since, until))
+    }
+}
+
 /// Allows of one grant over the window.
 #[derive(Debug, Serialize)]
 struct GrantRow {
@@ -125,18 +153,8 @@ pub(crate) async fn usage(
 ) -> Result<Response, ApiError> {
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     require_auditor(&caller, &snapshot)?;
-    let csv = match query.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!("unknown format `{other}`; use `json` or `csv`")))
-        }
-    };
-    let until = query.until.unwrap_or_else(Utc::now);
-    let since = query.since.unwrap_or(until - Duration::days(i64::from(state.inner.settings.retention_days)));
-    if since > until {
-        return Err(ApiError::bad_request("`since` is after `until`"));
-    }
+    let csv = query.csv()?;
+    let (since, until) = query.window(Utc::now(), state.inner.settings.retention_days)?;
     // Counters are per hour: the hour holding `since` counts.
     let from = since - Duration::hours(1) + Duration::microseconds(1);
     let rows = state.store().usage(&caller.workspace, from, until).await?;
