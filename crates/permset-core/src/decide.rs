@@ -154,7 +154,9 @@ impl Snapshot {
 
     /// [`Snapshot::check`] after the names are resolved (also
     /// [`Snapshot::check_ids`]'s, once the handles' stamps are checked).
-    #[inline]
+    /// Inlined into both, so a role-level check is one function with no
+    /// call; the record path stays out of line (see [`Snapshot::decide`]).
+    #[inline(always)]
     pub(crate) fn decide_indices(
         &self,
         user: u32,
@@ -170,14 +172,22 @@ impl Snapshot {
         // The fast path: the precomputed set, exact inside its window.
         if hot.covers(now) {
             if let Some(set) = self.role_sets.get(hot.role_set as usize) {
+                // Role-level (rule 5), the common question: answered here,
+                // as `decide` would, without entering the record path.
+                if record.is_none() {
+                    let Some(info) = self.perm(perm) else { return Decision::DENY };
+                    return role_level(set, perm, info.needs_view);
+                }
                 return self.decide(user, set, perm, record, before);
             }
         }
         self.with_role_set(user, now, |set| self.decide(user, set, perm, record, before))
     }
 
-    /// Rules 4–6 for a user holding exactly the roles of `set`.
-    #[inline]
+    /// Rules 4–6 for a user holding exactly the roles of `set`. Not
+    /// inlined: its frame (the record, before, the user row, the limits)
+    /// would otherwise be set up on every role-level check as well.
+    #[inline(never)]
     pub(crate) fn decide(
         &self,
         user: u32,
