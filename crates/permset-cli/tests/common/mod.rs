@@ -1,9 +1,12 @@
 //! Test support for the process-level tests: the real `permset` binary,
 //! `permset serve` as a child process on a free loopback port (killed when
 //! dropped, its stderr kept in a log file), the first key of a workspace
-//! made straight in the database, and a workspace file applied over HTTP.
+//! made straight in the database, a workspace file applied over HTTP, and
+//! a private PostgreSQL cluster (`cluster.rs`).
 //! Every wait is bounded.
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
+
+pub mod cluster;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
