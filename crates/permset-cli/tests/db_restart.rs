@@ -2,11 +2,19 @@
 //! on a private PostgreSQL cluster (`common/cluster.rs`, never the shared
 //! test server) take mixed traffic — record creates and reads, lists and
 //! checks on both — while the cluster is restarted (`pg_ctl restart -m
-//! fast`), then stopped, left down for a few seconds and started again.
+//! fast`), then stopped, left down for a few seconds and started again, and
+//! last frozen (SIGSTOP to its processes: connections stay open, nothing
+//! answers) for longer than the server's request deadline; and last the
+//! workspace row is held locked by another session (as a server frozen in
+//! the middle of a model change holds it) for longer than that deadline.
 //!
 //! Asserted: every answer is 2xx or 503 with the JSON `unavailable` error,
 //! within [`ANSWER_BOUND`] (never a hang, never a 500); while the database
-//! is down requests do get those 503s; both servers recover by themselves
+//! is down or frozen requests do get those 503s (frozen, only the server's
+//! the connection wait answers, 5 s); while the workspace row is held every
+//! record write waits on the lock, with no timeout of its own, and only the
+//! server's request deadline answers it (without the deadline this test fails:
+//! the writes answer when the lock goes, after [`ANSWER_BOUND`]); both servers recover by themselves
 //! (`/readyz`); B's revision listener re-subscribes and catches up (polling
 //! is set to ten minutes, so only the listener brings A's change made after
 //! the outage to B in time); and every acknowledged record is in the
@@ -39,8 +47,9 @@ assignments:
     tom: [light_agent]
 "#;
 
-/// The longest any request may take to be answered, outage or not.
-const ANSWER_BOUND: Duration = Duration::from_secs(8);
+/// The longest any request may take to be answered, outage or not: the
+/// server's deadline and a margin for a loaded machine.
+const ANSWER_BOUND: Duration = Duration::from_secs(permset_server::REQUEST_DEADLINE.as_secs() + 2);
 
 /// How long recovery (ready again, a change arriving) may take.
 const RECOVERY_BOUND: Duration = Duration::from_secs(20);
@@ -48,6 +57,12 @@ const RECOVERY_BOUND: Duration = Duration::from_secs(20);
 /// How long the database stays down in the stop–pause–start phase: longer
 /// than a request waits for a connection (5 s), so some requests must fail.
 const DOWNTIME: Duration = Duration::from_secs(8);
+
+/// How long the database stays frozen: longer than the server's request deadline.
+const FROZEN: Duration = Duration::from_secs(permset_server::REQUEST_DEADLINE.as_secs() + 3);
+
+/// How long another session holds the workspace row: past [`ANSWER_BOUND`].
+const LOCK_HELD_SECONDS: u64 = permset_server::REQUEST_DEADLINE.as_secs() + 4;
 
 fn postgres_available() -> bool {
     let set = std::env::var("PERMSET_TEST_POSTGRES").is_ok_and(|u| !u.is_empty());
@@ -236,6 +251,30 @@ async fn a_database_restart_and_outage_answer_503_and_lose_no_acknowledged_write
     let unavailable_during = seen.lock().unwrap().unavailable - unavailable_before;
     ready(&http, &a).await;
     ready(&http, &b).await;
+
+    // Frozen: writes wait on open connections that never answer, until the deadline.
+    let unavailable_before = seen.lock().unwrap().unavailable;
+    cluster.pause().unwrap();
+    pause(FROZEN).await;
+    let unavailable_frozen = seen.lock().unwrap().unavailable - unavailable_before;
+    cluster.resume().unwrap();
+    ready(&http, &a).await;
+    ready(&http, &b).await;
+
+    // The workspace row held by a stuck session: writes queue on its lock.
+    let unavailable_before = seen.lock().unwrap().unavailable;
+    let hold = format!(
+        "BEGIN; SELECT key FROM workspaces WHERE key = 'outage' FOR UPDATE; \
+         SELECT pg_sleep({LOCK_HELD_SECONDS}); COMMIT;"
+    );
+    let mut holder = Command::new("psql")
+        .args([database.as_str(), "-qAt", "-c", &hold])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    pause(Duration::from_secs(LOCK_HELD_SECONDS)).await;
+    tokio::task::block_in_place(|| holder.wait()).unwrap();
+    let unavailable_locked = seen.lock().unwrap().unavailable - unavailable_before;
     pause(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);
     for client in clients {
@@ -244,7 +283,7 @@ async fn a_database_restart_and_outage_answer_503_and_lose_no_acknowledged_write
 
     let seen = Arc::try_unwrap(seen).ok().unwrap().into_inner().unwrap();
     eprintln!(
-        "statuses {:?}, 503s {} ({unavailable_during} around the stop), acknowledged creates {}, slowest answer {:?}",
+        "statuses {:?}, 503s {} ({unavailable_during} around the stop, {unavailable_frozen} frozen, {unavailable_locked} locked), acknowledged creates {}, slowest answer {:?}",
         seen.statuses,
         seen.unavailable,
         seen.acknowledged.len(),
@@ -252,6 +291,8 @@ async fn a_database_restart_and_outage_answer_503_and_lose_no_acknowledged_write
     );
     assert!(seen.wrong.is_empty(), "answers that break the contract: {:#?}", seen.wrong);
     assert!(unavailable_during > 0, "no request was answered 503 while the database was stopped");
+    assert!(unavailable_frozen > 0, "no request was answered 503 while the database was frozen");
+    assert!(unavailable_locked > 0, "no write was answered 503 while the workspace row was held");
     assert!(seen.acknowledged.len() > 10, "too little traffic to tell: {}", seen.acknowledged.len());
     // Every acknowledged create is in the database, read there (not through a server).
     let stored: BTreeSet<String> = psql(&database, "SELECT id FROM records WHERE workspace = 'outage'")

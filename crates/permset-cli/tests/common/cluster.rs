@@ -2,7 +2,8 @@
 //! temp dir (`initdb`, or `pg_basebackup -R` for a streaming standby of
 //! another server), run by `pg_ctl` as the `postgres` OS user on a free
 //! loopback port, and stopped (`-m immediate`) when dropped. Being private,
-//! it may be stopped and restarted at will, unlike the shared test server.
+//! it may be stopped, restarted or frozen at will, unlike the shared test
+//! server.
 //!
 //! One file for two crates: the CLI's process tests use it as
 //! `common::cluster`, and `permset-bench soak` includes it by path (it needs
@@ -147,6 +148,28 @@ impl Cluster {
         self.pg_ctl(&["-m", mode, "stop"]).map(drop)
     }
 
+    /// Freezes every process of the cluster (SIGSTOP to the postmaster and
+    /// its children, by pid): connections stay open but nothing answers, the
+    /// fault no connection error reveals (a hung disk, a stalled VM).
+    pub fn pause(&self) -> Result<(), String> {
+        self.signal("-STOP")
+    }
+
+    /// Thaws what [`Cluster::pause`] froze.
+    pub fn resume(&self) -> Result<(), String> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> Result<(), String> {
+        let pid_file = std::fs::read_to_string(self.data.join("postmaster.pid"))
+            .map_err(|e| format!("the cluster is not running: {e}"))?;
+        let postmaster = pid_file.lines().next().unwrap_or_default().trim().to_owned();
+        let children = run("ps", &["-o", "pid=", "--ppid", &postmaster]).unwrap_or_default();
+        let mut args = vec![signal, postmaster.as_str()];
+        args.extend(children.split_whitespace());
+        run("kill", &args).map(drop)
+    }
+
     /// Stops (in `mode`) and starts again.
     pub fn restart(&self, mode: &str) -> Result<(), String> {
         self.pg_ctl(&["-m", mode, "restart"]).map(drop)
@@ -155,6 +178,8 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        // A frozen cluster would not hear the stop.
+        let _ = self.resume();
         let _ = self.stop("immediate");
     }
 }
