@@ -64,16 +64,6 @@ const FROZEN: Duration = Duration::from_secs(permset_server::REQUEST_DEADLINE.as
 /// How long another session holds the workspace row: past [`ANSWER_BOUND`].
 const LOCK_HELD_SECONDS: u64 = permset_server::REQUEST_DEADLINE.as_secs() + 4;
 
-fn postgres_available() -> bool {
-    let set = std::env::var("PERMSET_TEST_POSTGRES").is_ok_and(|u| !u.is_empty());
-    if !set {
-        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-        assert!(!ci, "PERMSET_TEST_POSTGRES is not set but CI is: the restart test may not be skipped in CI");
-        eprintln!("SKIP postgres: PERMSET_TEST_POSTGRES is not set");
-    }
-    set
-}
-
 /// What the traffic saw.
 #[derive(Default)]
 struct Seen {
@@ -169,15 +159,9 @@ async fn tom_billing(http: &reqwest::Client, base: &str, key: &str) -> (u16, Opt
     (status, body["allowed"].as_bool(), body["revision"].as_u64())
 }
 
-fn psql(url: &str, sql: &str) -> String {
-    let out = Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql]).output().unwrap();
-    assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_restart_and_outage_answer_503_and_lose_no_acknowledged_write() {
-    if !postgres_available() {
+    if common::postgres_url("database restart").is_none() {
         return;
     }
     let cluster = Cluster::init().unwrap();
@@ -295,13 +279,14 @@ async fn a_database_restart_and_outage_answer_503_and_lose_no_acknowledged_write
     assert!(unavailable_locked > 0, "no write was answered 503 while the workspace row was held");
     assert!(seen.acknowledged.len() > 10, "too little traffic to tell: {}", seen.acknowledged.len());
     // Every acknowledged create is in the database, read there (not through a server).
-    let stored: BTreeSet<String> = psql(&database, "SELECT id FROM records WHERE workspace = 'outage'")
-        .lines()
-        .map(str::to_owned)
-        .collect();
+    let stored: BTreeSet<String> =
+        common::psql(&database, "SELECT id FROM records WHERE workspace = 'outage'")
+            .lines()
+            .map(str::to_owned)
+            .collect();
     let lost: Vec<_> = seen.acknowledged.iter().filter(|id| !stored.contains(*id)).collect();
     assert!(lost.is_empty(), "acknowledged creates lost: {lost:?}");
-    let stored_revision = psql(&database, "SELECT revision FROM workspaces WHERE key = 'outage'");
+    let stored_revision = common::psql(&database, "SELECT revision FROM workspaces WHERE key = 'outage'");
     assert_eq!(stored_revision.trim(), revision.to_string());
 }
 

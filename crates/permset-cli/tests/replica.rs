@@ -16,7 +16,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
@@ -30,22 +29,6 @@ users:
 "#;
 
 const BOUND: Duration = Duration::from_secs(20);
-
-fn postgres_url() -> Option<String> {
-    let url = std::env::var("PERMSET_TEST_POSTGRES").ok().filter(|u| !u.is_empty());
-    if url.is_none() {
-        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-        assert!(!ci, "PERMSET_TEST_POSTGRES is not set but CI is: the replica test may not be skipped in CI");
-        eprintln!("SKIP postgres: PERMSET_TEST_POSTGRES is not set");
-    }
-    url
-}
-
-fn psql(url: &str, sql: &str) -> String {
-    let out = Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql]).output().unwrap();
-    assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 /// Record reads answered by (replica, primary) so far.
 async fn reads(http: &reqwest::Client, base: &str) -> (u64, u64) {
@@ -87,7 +70,7 @@ async fn create(http: &reqwest::Client, base: &str, key: &str, name: &str) -> St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_go_to_the_standby_only_once_it_has_replayed_them() {
-    let Some(pg) = postgres_url() else { return };
+    let Some(pg) = common::postgres_url("replica") else { return };
     let dir = tempfile::tempdir().unwrap();
     let schema = format!("replica_{:016x}", rand::random::<u64>());
     permset_store::Store::open_in_schema(&pg, &schema).await.unwrap().close().await;
@@ -120,7 +103,7 @@ async fn reads_go_to_the_standby_only_once_it_has_replayed_them() {
     }
 
     // Replay paused: the standby is stale, and the primary answers.
-    psql(&standby.url(database_name), "SELECT pg_wal_replay_pause()");
+    common::psql(&standby.url(database_name), "SELECT pg_wal_replay_pause()");
     let second = create(&http, &base, &key, "Second").await;
     let before = reads(&http, &base).await;
     let ids = listed(&http, &base, &key).await;
@@ -136,14 +119,14 @@ async fn reads_go_to_the_standby_only_once_it_has_replayed_them() {
     let after = reads(&http, &base).await;
     assert_eq!(after.0, before.0, "a stale standby answered");
     assert_eq!(after.1, before.1 + 2, "the primary answered both reads");
-    let on_standby = psql(
+    let on_standby = common::psql(
         &format!("{}?{options}", standby.url(database_name)),
         &format!("SELECT count(*) FROM records WHERE workspace = 'rep' AND id = '{second}'"),
     );
     assert_eq!(on_standby, "0", "the standby should not have the second record yet");
 
     // Replay resumed: the standby serves again, with the second record.
-    psql(&standby.url(database_name), "SELECT pg_wal_replay_resume()");
+    common::psql(&standby.url(database_name), "SELECT pg_wal_replay_resume()");
     let started = Instant::now();
     loop {
         let before = reads(&http, &base).await;
@@ -170,5 +153,5 @@ async fn reads_go_to_the_standby_only_once_it_has_replayed_them() {
     let after = reads(&http, &base).await;
     assert_eq!((after.0, after.1), (before.0, before.1 + 1));
     drop(server);
-    psql(&pg, &format!("DROP SCHEMA \"{schema}\" CASCADE"));
+    common::psql(&pg, &format!("DROP SCHEMA \"{schema}\" CASCADE"));
 }

@@ -95,3 +95,22 @@ pub async fn apply(http: &reqwest::Client, base: &str, key: &str, workspace: &st
         .unwrap();
     assert_eq!(applied.status(), 200, "{}", applied.text().await.unwrap());
 }
+
+/// The PostgreSQL test database (`PERMSET_TEST_POSTGRES`), or `None` after a
+/// SKIP line; with `CI` set a missing database fails the test instead.
+pub fn postgres_url(test: &str) -> Option<String> {
+    let url = std::env::var("PERMSET_TEST_POSTGRES").ok().filter(|u| !u.is_empty());
+    if url.is_none() {
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+        assert!(!ci, "PERMSET_TEST_POSTGRES is not set but CI is: the {test} test may not be skipped in CI");
+        eprintln!("SKIP postgres: PERMSET_TEST_POSTGRES is not set");
+    }
+    url
+}
+
+/// Runs one SQL statement with `psql`; asserts success and returns the output (unaligned, trimmed).
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql]).output().unwrap();
+    assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
