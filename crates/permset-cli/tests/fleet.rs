@@ -12,7 +12,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::Server;
@@ -30,21 +29,6 @@ assignments:
 
 /// How long a change may take to reach the other server (generous: the figure is the benchmark's).
 const ARRIVAL_BOUND: Duration = Duration::from_secs(10);
-
-fn postgres_url() -> Option<String> {
-    let url = std::env::var("PERMSET_TEST_POSTGRES").ok().filter(|u| !u.is_empty());
-    if url.is_none() {
-        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-        assert!(!ci, "PERMSET_TEST_POSTGRES is not set but CI is: the fleet test may not be skipped in CI");
-        eprintln!("SKIP postgres: PERMSET_TEST_POSTGRES is not set");
-    }
-    url
-}
-
-fn psql(url: &str, sql: &str) {
-    let out = Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql]).output().unwrap();
-    assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
-}
 
 /// `POST /check` on `base` for tom's `billing_view`: (status, allowed, revision).
 async fn tom_billing(
@@ -96,7 +80,7 @@ async fn arrives(http: &reqwest::Client, base: &str, key: &str, want: bool) -> D
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_one_truth_through_notifications_and_a_connection_massacre() {
-    let Some(pg) = postgres_url() else { return };
+    let Some(pg) = common::postgres_url("fleet") else { return };
     let dir = tempfile::tempdir().unwrap();
     let schema = format!("fleet_{:016x}", rand::random::<u64>());
     // The servers' tables live in their own schema; their connections carry
@@ -130,7 +114,7 @@ async fn two_servers_one_truth_through_notifications_and_a_connection_massacre()
 
     // Every connection of both servers terminated, twice, while requests flow.
     for _ in 0..2 {
-        psql(
+        common::psql(
             &pg,
             &format!(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -177,5 +161,5 @@ async fn two_servers_one_truth_through_notifications_and_a_connection_massacre()
     // Nothing acknowledged was lost: the stored revision is the one acknowledged.
     let (_, _, body) = tom_billing(&http, &b, &key, Some(revision)).await;
     assert_eq!(body["revision"].as_u64(), Some(revision), "{body}");
-    psql(&pg, &format!("DROP SCHEMA \"{schema}\" CASCADE"));
+    common::psql(&pg, &format!("DROP SCHEMA \"{schema}\" CASCADE"));
 }

@@ -2,7 +2,7 @@
 //! test PostgreSQL (`pg_basebackup -R` and `pg_ctl` on a free port, as the
 //! `postgres` OS user, its data in a temp dir), and `permset serve
 //! --read-replica` reads records from it only when it has replayed what the
-//! read needs: a record written through the primary is read from the
+//! read needs (the cluster harness is `common/cluster.rs`): a record written through the primary is read from the
 //! standby once replayed; while the standby's replay is paused the primary
 //! answers (and the standby is shown to lack the record); a standby that is
 //! down leaves reads to the primary. Which side answered is read from
@@ -16,11 +16,9 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::cluster::Cluster;
 use common::Server;
 use serde_json::{json, Value};
 
@@ -31,108 +29,6 @@ users:
 "#;
 
 const BOUND: Duration = Duration::from_secs(20);
-
-fn postgres_url() -> Option<String> {
-    let url = std::env::var("PERMSET_TEST_POSTGRES").ok().filter(|u| !u.is_empty());
-    if url.is_none() {
-        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-        assert!(!ci, "PERMSET_TEST_POSTGRES is not set but CI is: the replica test may not be skipped in CI");
-        eprintln!("SKIP postgres: PERMSET_TEST_POSTGRES is not set");
-    }
-    url
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-/// Runs a PostgreSQL tool as the `postgres` OS user.
-fn as_postgres(tool: &Path, args: &[&str]) -> String {
-    let mut all = vec!["-u", "postgres", "--", tool.to_str().unwrap()];
-    all.extend_from_slice(args);
-    run("runuser", &all)
-}
-
-fn psql(url: &str, sql: &str) -> String {
-    run("psql", &[url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
-}
-
-/// A streaming standby of the test database's cluster; stopped and removed when dropped.
-struct Standby {
-    bin: PathBuf,
-    data: PathBuf,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Standby {
-    fn start(primary: &str) -> Standby {
-        let bin = PathBuf::from(run("pg_config", &["--bindir"]));
-        let dir = tempfile::tempdir().unwrap();
-        run("chown", &["postgres:", dir.path().to_str().unwrap()]);
-        let data = dir.path().join("data");
-        let data_arg = data.to_str().unwrap();
-        as_postgres(
-            &bin.join("pg_basebackup"),
-            &["-d", primary, "-D", data_arg, "-R", "-X", "stream", "-c", "fast"],
-        );
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        // Debian keeps the configuration outside the data directory, so the
-        // copy has none: the standby's own, minimal.
-        let conf = format!(
-            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nhot_standby = on\n\
-             shared_buffers = 16MB\n",
-            dir.path().display()
-        );
-        std::fs::write(data.join("postgresql.conf"), conf).unwrap();
-        std::fs::write(data.join("pg_hba.conf"), "local all all trust\nhost all all 127.0.0.1/32 trust\n")
-            .unwrap();
-        std::fs::write(data.join("pg_ident.conf"), "").unwrap();
-        run("chown", &["-R", "postgres:", data_arg]);
-        let log = dir.path().join("standby.log");
-        as_postgres(
-            &bin.join("pg_ctl"),
-            &["-D", data_arg, "-l", log.to_str().unwrap(), "-w", "-t", "60", "start"],
-        );
-        Standby { bin, data, port, _dir: dir }
-    }
-
-    fn url(&self, base: &str) -> String {
-        let path = base.rsplit('/').next().unwrap_or("test");
-        format!("postgres://postgres@127.0.0.1:{}/{path}", self.port)
-    }
-
-    fn stop(&self) {
-        let data = self.data.to_str().unwrap();
-        let _ = Command::new("runuser")
-            .args([
-                "-u",
-                "postgres",
-                "--",
-                self.bin.join("pg_ctl").to_str().unwrap(),
-                "-D",
-                data,
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ])
-            .output();
-    }
-}
-
-impl Drop for Standby {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// Record reads answered by (replica, primary) so far.
 async fn reads(http: &reqwest::Client, base: &str) -> (u64, u64) {
@@ -174,15 +70,16 @@ async fn create(http: &reqwest::Client, base: &str, key: &str, name: &str) -> St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_go_to_the_standby_only_once_it_has_replayed_them() {
-    let Some(pg) = postgres_url() else { return };
+    let Some(pg) = common::postgres_url("replica") else { return };
     let dir = tempfile::tempdir().unwrap();
     let schema = format!("replica_{:016x}", rand::random::<u64>());
     permset_store::Store::open_in_schema(&pg, &schema).await.unwrap().close().await;
-    let standby = Standby::start(&pg);
+    let standby = Cluster::standby_of(&pg).unwrap();
+    let database_name = pg.rsplit('/').next().unwrap_or("test").split('?').next().unwrap_or("test");
     let sep = if pg.contains('?') { '&' } else { '?' };
     let options = format!("options=-c%20search_path%3D{schema}");
     let database = format!("{pg}{sep}{options}");
-    let replica = format!("{}?{options}", standby.url(&pg));
+    let replica = format!("{}?{options}", standby.url(database_name));
 
     let key = common::first_key(&database, "rep");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap();
@@ -206,7 +103,7 @@ async fn reads_go_to_the_standby_only_once_it_has_replayed_them() {
     }
 
     // Replay paused: the standby is stale, and the primary answers.
-    psql(&standby.url(&pg), "SELECT pg_wal_replay_pause()");
+    common::psql(&standby.url(database_name), "SELECT pg_wal_replay_pause()");
     let second = create(&http, &base, &key, "Second").await;
     let before = reads(&http, &base).await;
     let ids = listed(&http, &base, &key).await;
@@ -222,14 +119,14 @@ async fn reads_go_to_the_standby_only_once_it_has_replayed_them() {
     let after = reads(&http, &base).await;
     assert_eq!(after.0, before.0, "a stale standby answered");
     assert_eq!(after.1, before.1 + 2, "the primary answered both reads");
-    let on_standby = psql(
-        &format!("{}?{options}", standby.url(&pg)),
+    let on_standby = common::psql(
+        &format!("{}?{options}", standby.url(database_name)),
         &format!("SELECT count(*) FROM records WHERE workspace = 'rep' AND id = '{second}'"),
     );
     assert_eq!(on_standby, "0", "the standby should not have the second record yet");
 
     // Replay resumed: the standby serves again, with the second record.
-    psql(&standby.url(&pg), "SELECT pg_wal_replay_resume()");
+    common::psql(&standby.url(database_name), "SELECT pg_wal_replay_resume()");
     let started = Instant::now();
     loop {
         let before = reads(&http, &base).await;
@@ -243,7 +140,7 @@ async fn reads_go_to_the_standby_only_once_it_has_replayed_them() {
     }
 
     // The standby down: reads go to the primary, promptly.
-    standby.stop();
+    standby.stop("immediate").unwrap();
     let before = reads(&http, &base).await;
     let started = Instant::now();
     let ids = listed(&http, &base, &key).await;
@@ -256,5 +153,5 @@ async fn reads_go_to_the_standby_only_once_it_has_replayed_them() {
     let after = reads(&http, &base).await;
     assert_eq!((after.0, after.1), (before.0, before.1 + 1));
     drop(server);
-    psql(&pg, &format!("DROP SCHEMA \"{schema}\" CASCADE"));
+    common::psql(&pg, &format!("DROP SCHEMA \"{schema}\" CASCADE"));
 }

@@ -12,6 +12,7 @@
 mod audit_view;
 mod auth;
 mod change;
+mod deadline;
 mod error;
 mod extract;
 mod key_cache;
@@ -33,6 +34,7 @@ use axum::Router;
 use permset_store::Store;
 use tokio::net::TcpListener;
 
+pub use deadline::REQUEST_DEADLINE;
 pub use error::ApiError;
 pub use openapi::document as openapi_document;
 pub use registry::SnapshotStats;
@@ -96,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin", get(ops::admin_page))
         .route("/admin/assets/{file}", get(ops::admin_asset))
         .fallback(|| async { ApiError::not_found("no such route; see /v1/openapi.json") })
+        .layer(middleware::from_fn(deadline::bounded))
         .layer(middleware::from_fn(error::router_errors))
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

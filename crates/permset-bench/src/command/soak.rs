@@ -6,14 +6,18 @@
 //! (each client toggles one assignment) and checks that demand
 //! `at_least_revision` of the client's last acknowledged change — while a
 //! schedule injects faults: server A is SIGKILLed and restarted on the same
-//! port, and every connection of both servers is terminated with
-//! `pg_terminate_backend`. Server B is never killed, so its memory (RSS,
-//! sampled each second) shows growth over the whole run.
+//! port, every connection of both servers is terminated with
+//! `pg_terminate_backend`, and the database itself is restarted (`pg_ctl
+//! restart -m fast`, and every other time stopped, left down longer than a
+//! request waits for a connection, and started). Server B is never killed,
+//! so its memory (RSS, sampled each second) shows growth over the whole run.
 //!
-//! A database restart is not injected: the PostgreSQL here is shared with
-//! other test runs, and restarting it would break them; terminating every
-//! permset connection is the same fault as seen from permset (every pooled
-//! and LISTEN connection dies at once), and it is what the fleet test uses.
+//! Database restarts need a PostgreSQL of the soak's own: with
+//! `--restart-every` (the default) the soak makes a private cluster in a
+//! temp dir (`initdb`, `pg_ctl` as the `postgres` user, the harness of the
+//! CLI's tests, included by path) and ignores `--database`; with
+//! `--restart-every 0` it runs on `--database` (a shared server is never
+//! restarted).
 //!
 //! At the end, through a store opened on the same schema (not through the
 //! servers): every acknowledged record is present with an acceptable value
@@ -61,12 +65,24 @@ pub(crate) struct Args {
     /// Seconds between terminations of every server connection.
     #[arg(long, default_value_t = 7)]
     terminate_every: u64,
+    /// Seconds between database restarts, on a private cluster the soak
+    /// starts itself (0: no restarts, and the soak runs on `--database`).
+    #[arg(long, default_value_t = 25)]
+    restart_every: u64,
     /// Seed of the clients' choices.
     #[arg(long, default_value_t = 13)]
     seed: u64,
 }
 
 const WORKSPACE: &str = "soak";
+
+/// How long the database stays down on every other restart: longer than a
+/// request waits for a connection (5 s), so requests meet the outage.
+const DOWNTIME: Duration = Duration::from_secs(7);
+
+/// The private cluster harness, shared with the CLI's process tests.
+#[path = "../../../permset-cli/tests/common/cluster.rs"]
+mod cluster;
 
 /// How long a client waits for any answer: a hang beyond it is a failure.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -198,6 +214,9 @@ struct Tally {
     read_mismatches: Vec<String>,
     /// Requests with no answer within [`CLIENT_TIMEOUT`], with when and what.
     timeouts: Vec<String>,
+    /// When the run started, and the faults so far (for placing a timeout).
+    started: Option<Instant>,
+    faults: Vec<(Duration, &'static str)>,
 }
 
 impl Tally {
@@ -228,7 +247,15 @@ async fn send(tally: &Mutex<Tally>, request: reqwest::RequestBuilder) -> Answer 
     };
     if matches!(answer, Answer::Lost("timeout")) {
         if let Ok(mut t) = tally.lock() {
-            t.timeouts.push(format!("{what} after {:.1?}", started.elapsed()));
+            // When it was sent, and the last fault injected before that.
+            let sent = t.started.map(|s| started.duration_since(s)).unwrap_or_default();
+            let fault = t.faults.iter().rev().find(|(at, _)| *at <= sent).copied();
+            let fault = fault.map_or("none".to_owned(), |(at, f)| format!("{f} at {:.1}s", at.as_secs_f64()));
+            let took = started.elapsed();
+            t.timeouts.push(format!(
+                "{what} sent at {:.1}s, no answer in {took:.1?}; last fault {fault}",
+                sent.as_secs_f64()
+            ));
         }
     }
     let label = match &answer {
@@ -410,19 +437,36 @@ pub(crate) fn run(args: &Args) -> Result<()> {
 }
 
 async fn soak(args: &Args, binary: &Path) -> Result<()> {
-    let pg = &args.database;
+    let cluster = match args.restart_every {
+        0 => None,
+        _ => Some(
+            tokio::task::block_in_place(cluster::Cluster::init)
+                .map_err(|e| anyhow::anyhow!("starting a private PostgreSQL cluster: {e}"))?,
+        ),
+    };
+    let pg = &cluster.as_ref().map_or_else(|| args.database.clone(), |c| c.url("postgres"));
     let schema = format!("soak_{:016x}", rand::random::<u64>());
     let sep = if pg.contains('?') { '&' } else { '?' };
     // The servers' connections carry the schema as application name, so only they are terminated.
     let database = format!("{pg}{sep}options=-c%20search_path%3D{schema}&application_name={schema}");
     let store = Store::open_in_schema(pg, &schema).await.context("opening the soak schema")?;
-    let result = soak_in(args, binary, &store, &database, &schema).await;
+    let result = soak_in(args, binary, &store, pg, &database, &schema, cluster.as_ref()).await;
     store.close().await;
     let _ = psql(pg, &format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"));
     result
 }
 
-async fn soak_in(args: &Args, binary: &Path, store: &Store, database: &str, schema: &str) -> Result<()> {
+/// The soak on an opened schema: `pg` is the database (for terminating
+/// connections), `database` the servers' URL, `cluster` set if ours to restart.
+async fn soak_in(
+    args: &Args,
+    binary: &Path,
+    store: &Store,
+    pg: &str,
+    database: &str,
+    schema: &str,
+    cluster: Option<&cluster::Cluster>,
+) -> Result<()> {
     let (model, _) = load_workspace_file(&workspace_file(args.clients))
         .map_err(|e| anyhow::anyhow!("soak workspace: {e:?}"))?;
     store.create_workspace(WORKSPACE, "olivia").await?;
@@ -437,7 +481,10 @@ async fn soak_in(args: &Args, binary: &Path, store: &Store, database: &str, sche
     a.ready(&http).await?;
     b.ready(&http).await?;
     let bases = vec![a.base(), b.base()];
-    let tally = Arc::new(Mutex::new(Tally::default()));
+    let tally = Arc::new(Mutex::new(Tally { started: Some(Instant::now()), ..Tally::default() }));
+    let fault = |what: &'static str, at: Duration| {
+        tally.lock().unwrap_or_else(std::sync::PoisonError::into_inner).faults.push((at, what));
+    };
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
 
     let mut tasks = Vec::new();
@@ -463,12 +510,15 @@ async fn soak_in(args: &Args, binary: &Path, store: &Store, database: &str, sche
     }
 
     // The fault schedule, and B's memory once a second.
-    let (mut kills, mut terminations) = (0u64, 0u64);
+    let (mut kills, mut terminations, mut restarts) = (0u64, 0u64, 0u64);
     let mut recoveries = Vec::new();
     let mut rss_b = Vec::new();
     let started = Instant::now();
-    let (mut next_kill, mut next_terminate) =
-        (Duration::from_secs(args.kill_every), Duration::from_secs(args.terminate_every));
+    let (mut next_kill, mut next_terminate, mut next_restart) = (
+        Duration::from_secs(args.kill_every),
+        Duration::from_secs(args.terminate_every),
+        Duration::from_secs(args.restart_every),
+    );
     let mut next_sample = Duration::ZERO;
     while Instant::now() < deadline {
         let t = started.elapsed();
@@ -478,7 +528,27 @@ async fn soak_in(args: &Args, binary: &Path, store: &Store, database: &str, sche
             }
             next_sample += Duration::from_secs(1);
         }
+        if let Some(cluster) = cluster.filter(|_| t >= next_restart) {
+            // pg_ctl waits for the cluster: off the runtime's workers, so the clients keep going.
+            let outcome = if restarts % 2 == 0 {
+                fault("pg_ctl restart -m fast", t);
+                tokio::task::block_in_place(|| cluster.restart("fast"))
+            } else {
+                fault("pg_ctl stop -m fast, down 7 s", t);
+                match tokio::task::block_in_place(|| cluster.stop("fast")) {
+                    Ok(()) => {
+                        tokio::time::sleep(DOWNTIME).await;
+                        tokio::task::block_in_place(|| cluster.start())
+                    }
+                    Err(e) => Err(e),
+                }
+            };
+            outcome.map_err(|e| anyhow::anyhow!("restarting the database: {e}"))?;
+            restarts += 1;
+            next_restart += Duration::from_secs(args.restart_every);
+        }
         if args.kill_every > 0 && t >= next_kill {
+            fault("server A SIGKILL", t);
             a.kill();
             a.spawn()?;
             recoveries.push(a.ready(&http).await?);
@@ -486,8 +556,9 @@ async fn soak_in(args: &Args, binary: &Path, store: &Store, database: &str, sche
             next_kill += Duration::from_secs(args.kill_every);
         }
         if args.terminate_every > 0 && t >= next_terminate {
+            fault("pg_terminate_backend", t);
             psql(
-                &args.database,
+                pg,
                 &format!(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
                      WHERE application_name = '{schema}' AND pid <> pg_backend_pid()"
@@ -564,7 +635,13 @@ async fn soak_in(args: &Args, binary: &Path, store: &Store, database: &str, sche
         "requests": tally.requests,
         "errors_by_status": tally.by_status.iter().filter(|(s, _)| !s.starts_with('2')).collect::<BTreeMap<_, _>>(),
         "status_counts": tally.by_status,
-        "faults_injected": { "sigkill": kills, "pg_terminate_backend": terminations, "total": kills + terminations },
+        "faults_injected": {
+            "sigkill": kills,
+            "pg_terminate_backend": terminations,
+            "database_restarts": restarts,
+            "total": kills + terminations + restarts,
+        },
+        "database": if cluster.is_some() { "private cluster" } else { "given (--database)" },
         "restart_ready_ms": { "median": ms(recoveries.get(recoveries.len() / 2)), "max": ms(recoveries.last()) },
         "records_acknowledged": tally.records.len(),
         "writes_verified": tally.records.len() - lost.len(),

@@ -1,9 +1,12 @@
 //! Test support for the process-level tests: the real `permset` binary,
 //! `permset serve` as a child process on a free loopback port (killed when
 //! dropped, its stderr kept in a log file), the first key of a workspace
-//! made straight in the database, and a workspace file applied over HTTP.
+//! made straight in the database, a workspace file applied over HTTP, and
+//! a private PostgreSQL cluster (`cluster.rs`).
 //! Every wait is bounded.
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
+
+pub mod cluster;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -91,4 +94,23 @@ pub async fn apply(http: &reqwest::Client, base: &str, key: &str, workspace: &st
         .await
         .unwrap();
     assert_eq!(applied.status(), 200, "{}", applied.text().await.unwrap());
+}
+
+/// The PostgreSQL test database (`PERMSET_TEST_POSTGRES`), or `None` after a
+/// SKIP line; with `CI` set a missing database fails the test instead.
+pub fn postgres_url(test: &str) -> Option<String> {
+    let url = std::env::var("PERMSET_TEST_POSTGRES").ok().filter(|u| !u.is_empty());
+    if url.is_none() {
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+        assert!(!ci, "PERMSET_TEST_POSTGRES is not set but CI is: the {test} test may not be skipped in CI");
+        eprintln!("SKIP postgres: PERMSET_TEST_POSTGRES is not set");
+    }
+    url
+}
+
+/// Runs one SQL statement with `psql`; asserts success and returns the output (unaligned, trimmed).
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql]).output().unwrap();
+    assert!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
