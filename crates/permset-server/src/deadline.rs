@@ -14,8 +14,8 @@
 //! committed rolls back; one whose commit was in flight may have landed,
 //! which is what a 503 already means for a write (its outcome is in doubt,
 //! as with a connection lost mid-commit). Routes that do long work by design
-//! — what-if, apply, exports, usage, review, the audit verification — are
-//! not bounded here: they are administrative, and cutting them off would
+//! — what-if, apply, exports, usage, review, the audit verification, and
+//! schema and access-rule writes that may build indexes — are not bounded here: they are administrative, and cutting them off would
 //! turn a slow success into a failure.
 
 use std::time::Duration;
@@ -32,12 +32,26 @@ use crate::ApiError;
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(8);
 
 /// Path endings of the routes that do long work by design (not bounded).
-const LONG_RUNNING: [&str; 6] = ["/simulate", "/apply", "/export", "/usage", "/review", "/audit/verify"];
+const LONG_RUNNING: [&str; 7] =
+    ["/simulate", "/apply", "/export", "/usage", "/usage/flush", "/review", "/audit/verify"];
+
+/// Path parts of the model writes that may build indexes over every record
+/// of an object (a new owner or team field, a rule over new fields): on a
+/// million records that takes longer than the deadline, and a 503 after
+/// the index and the change committed would only make the administrator
+/// retry a change that landed.
+const INDEX_BUILDING_WRITES: [&str; 2] = ["/schema/objects/", "/access_rules/"];
+
+/// Whether a request is exempt from the deadline.
+fn long_running(method: &axum::http::Method, path: &str) -> bool {
+    LONG_RUNNING.iter().any(|end| path.ends_with(end))
+        || (method != axum::http::Method::GET && INDEX_BUILDING_WRITES.iter().any(|part| path.contains(part)))
+}
 
 /// Middleware: the answer within [`REQUEST_DEADLINE`], or 503.
 pub(crate) async fn bounded(request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if LONG_RUNNING.iter().any(|end| path.ends_with(end)) {
+    if long_running(request.method(), path) {
         return next.run(request).await;
     }
     let what = format!("{} {path}", request.method());
@@ -47,5 +61,24 @@ pub(crate) async fn bounded(request: Request, next: Next) -> Response {
             tracing::warn!("{what}: no answer within {REQUEST_DEADLINE:?}; answered 503");
             ApiError::unavailable("the database did not answer in time; retry shortly").into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Method;
+
+    use super::long_running;
+
+    #[test]
+    fn only_long_work_by_design_is_exempt() {
+        assert!(long_running(&Method::POST, "/v1/simulate"));
+        assert!(long_running(&Method::POST, "/v1/usage/flush"));
+        assert!(long_running(&Method::PUT, "/v1/schema/objects/customers"));
+        assert!(long_running(&Method::PUT, "/v1/access_rules/customers/vip"));
+        assert!(!long_running(&Method::GET, "/v1/access_rules/customers/vip"));
+        assert!(!long_running(&Method::POST, "/v1/check"));
+        assert!(!long_running(&Method::POST, "/v1/objects/customers/records"));
+        assert!(!long_running(&Method::PUT, "/v1/roles/agent"));
     }
 }
