@@ -14,6 +14,7 @@ mod auth;
 mod change;
 mod error;
 mod extract;
+mod holders;
 mod key_cache;
 mod metrics;
 mod openapi;
@@ -21,6 +22,7 @@ mod registry;
 mod routes;
 mod state;
 mod usage;
+mod user_page;
 
 use std::net::SocketAddr;
 use std::time::Duration;
