@@ -12,8 +12,10 @@ import { buildIndex } from './derive.js';
 
 const $ = (id) => document.getElementById(id);
 
-/** The workspace as the acting user sees it; reloaded after each write. */
-export const state = { schema: null, declared: {}, settings: {}, roles: [], assignments: { users: {}, teams: {} }, users: {}, teams: {}, rules: {}, can: {}, owner: false, drafts: new Map(), index: null };
+/** The workspace as the acting user sees it; reloaded after each write. Users
+ * are not in it: 10,000 of them are a megabyte, so pages read them a page at a
+ * time (api.js usersPage); teams' assignments are (a few hundred). */
+export const state = { schema: null, declared: {}, settings: {}, roles: [], assignments: { users: {}, teams: {} }, teams: {}, rules: {}, can: {}, owner: false, drafts: new Map(), index: null };
 
 async function optional(promise, fallback) {
   try { return await promise; } catch (e) { if (e instanceof ApiError && e.status === 403) return fallback; throw e; }
@@ -21,13 +23,12 @@ async function optional(promise, fallback) {
 
 export async function load() {
   const s = session();
-  const [schema, roles, assignments, users, teams, rules, me, perms] = await Promise.all([
+  const [schema, roles, assignments, teams, rules, me, perms] = await Promise.all([
     api('schema'),
     // Summaries, not definitions: a list of 1,000 roles is drawn from names and counts;
     // the editor fetches one role's grants when it is opened (roles.js).
     optional(api('roles?view=summary'), { roles: [] }),
-    optional(api('assignments'), { assignments: { users: {}, teams: {} } }),
-    optional(api('users'), { users: {} }),
+    optional(api('assignments?holders=teams'), { assignments: { users: {}, teams: {} } }),
     optional(api('teams'), { teams: {} }),
     optional(api('access_rules'), { access_rules: {} }),
     optional(api(`users/${encodeURIComponent(s.actor)}`), null),
@@ -40,10 +41,9 @@ export async function load() {
   state.revision = schema.revision;
   state.roles = roles.roles;
   state.assignments = assignments.assignments;
-  state.users = users.users;
   state.teams = teams.teams;
   state.rules = rules.access_rules;
-  state.owner = !!(me?.user?.account_owner ?? me?.account_owner ?? users.users?.[s.actor]?.account_owner);
+  state.owner = !!me?.user?.account_owner;
   state.can = {};
   for (const p of perms.permissions) if (p.access !== 'none') state.can[p.permission] = p.access;
   if (state.owner) for (const p of state.permissions) state.can[p] = 'all';
