@@ -6,7 +6,7 @@
 //! console would draw from the two states.
 
 use permset_store::AuditEntry;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
 
@@ -64,7 +64,10 @@ fn diff(before: &Value, after: &Value, path: &mut String, out: &mut Vec<[String;
             }
             n
         }
-        // A state that did not exist (a key created or revoked) reads as added or removed.
+        // A record that did not exist (a key created) reads field by field, as added (or removed):
+        // `+ label: …`, `+ user: …` rather than one line of JSON cut short.
+        (Value::Null, Value::Object(_)) => diff(&Value::Object(Map::new()), after, path, out),
+        (Value::Object(_), Value::Null) => diff(before, &Value::Object(Map::new()), path, out),
         (Value::Null, _) => push_line(out, "+", path, short(after)),
         (_, Value::Null) => push_line(out, "-", path, short(before)),
         _ => push_line(out, "~", path, format!("{} → {}", short(before), short(after))),

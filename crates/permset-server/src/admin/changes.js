@@ -157,7 +157,15 @@ function whatChanged(e) {
   if (e.action === 'create_workspace') return h('span.muted', 'workspace created');
   const changes = e.changes || [];
   if (e.action.endsWith('_key')) {
-    return h('span', `${e.action === 'create_key' ? 'key created' : 'key revoked'}: ${changes.map(([, , t]) => t).join('; ').slice(0, 240)}`);
+    // A key's entry lists its fields: name the key by what tells keys apart.
+    const field = Object.fromEntries(changes.map(([, p, t]) => [p, t]));
+    if (e.action === 'revoke_key') return h('span', `key revoked: ${field.id || '?'}`);
+    const who = field.user && field.user !== 'null' ? `for ${field.user}` : 'service key';
+    const parts = [field.id, field.label ? `“${field.label}”` : null, who,
+      field.role && field.role !== 'null' ? `limited to ${field.role}` : null,
+      field.expires_at && field.expires_at !== 'null' ? `until ${field.expires_at.slice(0, 10)}` : null,
+    ];
+    return h('span', `key created: ${parts.filter(Boolean).join(' · ')}`);
   }
   const lines = changes.map(([s, p, v]) => h('li', { class: s === '+' ? 'add' : s === '-' ? 'del' : 'mod' }, `${s === '-' ? '−' : s} ${p}: ${v}`.slice(0, 240)));
   if (e.changed > changes.length) lines.push(h('li.muted', `… and ${e.changed - changes.length} more`));

@@ -42,9 +42,11 @@ export async function peoplePage(page) {
 function assignForm(holderKind, holder, out) {
   const field = holderKind === 'users' ? 'user' : 'team';
   const allowed = can(holderKind === 'users' ? 'users_update' : 'teams_update');
-  const role = select({ 'aria-label': 'Role to assign', id: 'assign-role', disabled: !allowed }, roleKeys());
+  // No role is preselected: the first in the list is account_owner's, not a safe default.
+  const role = select({ 'aria-label': 'Role to assign', id: 'assign-role', disabled: !allowed }, [['', '— pick a role —'], ...roleKeys()], '');
   const expires = h('input', { type: 'datetime-local', id: 'assign-expiry', 'aria-label': 'Expires at (optional)', disabled: !allowed });
-  const go = h('button.primary', { type: 'button', id: 'assign', disabled: !allowed, onclick: async () => {
+  role.addEventListener('change', () => { go.disabled = !allowed || !role.value; });
+  const go = h('button.primary', { type: 'button', id: 'assign', disabled: true, onclick: async () => {
     const expires_at = expires.value ? new Date(expires.value).toISOString() : null;
     const change = { op: 'assign', holder: { [field]: holder }, role: role.value, expires_at };
     const done = await commit(change, (reason) => api('assignments', { method: 'POST', body: { [field]: holder, role: role.value, expires_at }, reason }), out);

@@ -31,7 +31,11 @@ async function axe(label) {
     if (v.impact === 'serious' || v.impact === 'critical') seriousViolations.push(`${label}: ${v.id} (${v.impact}) ${v.help} — ${v.nodes.slice(0, 3).map((x) => x.target.join(' ')).join(', ')}`);
   }
 }
-const shot = (name) => page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: false });
+// A save's toast fades after 4 s; the guide's pictures show the page, not the last toast.
+const shot = async (name) => {
+  await page.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
+  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: false });
+};
 
 async function signIn(key, actor) {
   await page.goto(`${BASE}/admin`);
