@@ -4,7 +4,7 @@
 
 import { api, enc, usersPage } from './api.js';
 import { h, fill, select, pagedList, serverList, refusal } from './dom.js';
-import { state, can, commit, route } from './app.js';
+import { state, can, commit, route, loadTeams } from './app.js';
 
 const roleKeys = () => state.roles.map((r) => r.key);
 
@@ -14,6 +14,7 @@ const teamRoles = (team) => (state.assignments.teams || {})[team] || [];
 export async function peoplePage(page) {
   const [, kind = 'user', key = ''] = location.hash.split('/');
   const detail = h('div.editor');
+  const teamsRead = loadTeams();
   // Users are paged and filtered by the server (GET /users?q=&after=&limit=).
   const userList = serverList({
     label: 'users',
@@ -23,6 +24,8 @@ export async function peoplePage(page) {
       u.kind === 'end_user' ? h('span.badge', 'end user') : null,
       h('span.muted.small', direct.map((a) => a.role).join(', '))),
   });
+  // The teams and the first page of users are read side by side.
+  await teamsRead;
   const teams = Object.entries(state.teams).map(([k, t]) => ({ k, t }));
   const teamList = pagedList({
     label: 'teams', items: teams, pageSize: 20,
