@@ -15,6 +15,7 @@ mod change;
 mod deadline;
 mod error;
 mod extract;
+mod holders;
 mod key_cache;
 mod metrics;
 mod openapi;
@@ -22,6 +23,7 @@ mod registry;
 mod routes;
 mod state;
 mod usage;
+mod user_page;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -133,6 +133,13 @@ async fn console_scenario_in_chromium() {
     let customers = &schema.ok(StatusCode::OK)["schema"]["objects"]["customers"]["fields"];
     assert_eq!(customers["loyalty_id"], json!({ "type": "string", "protected": true, "indexed": false }));
     assert_eq!(customers["ssn"]["protected"], json!(true), "{customers}");
+    // "+ New object" declared `returns` as the browser filled it in.
+    let returns = &schema.ok(StatusCode::OK)["declared"]["objects"]["returns"];
+    assert_eq!(returns["owner_field"], json!("handled_by"), "{returns}");
+    assert_eq!(returns["list_visibility"], json!("admins"), "{returns}");
+    assert_eq!(returns["actions"], json!(["approve"]), "{returns}");
+    assert_eq!(returns["fields"]["refund_iban"]["protected"], json!(true), "{returns}");
+    assert_eq!(returns["fields"]["customer"]["type"], json!({ "lookup": "customers" }), "{returns}");
     // nina's directly assigned light_agent (teams_view) made tier1's roles count.
     let nina = server.user("olivia").get("users/nina").await;
     assert!(nina.ok(StatusCode::OK)["roles"].to_string().contains("support_agent"), "{}", nina.text);

@@ -30,6 +30,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::{Any, Transaction};
 
+use crate::audit_summary::AuditSummary;
 use crate::db::{parse_time, time_text};
 use crate::{Store, StoreError};
 
@@ -102,6 +103,18 @@ pub struct AuditEntry {
     pub hash: String,
     /// How `hash` was made: `sha256` (unkeyed) or `hmac-sha256` (with the audit key).
     pub mac: String,
+}
+
+/// An audit entry as a list reads it ([`Store::audit_lines`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditLine {
+    /// The entry, its `before` and `after` left out (`null`).
+    pub entry: AuditEntry,
+    /// Bytes of the stored `before` + `after` JSON.
+    pub size: u64,
+    /// What changed; `None` for an entry written before summaries were kept whose states are
+    /// larger than the list reads.
+    pub summary: Option<AuditSummary>,
 }
 
 /// The result of walking a workspace's chain.
@@ -181,7 +194,9 @@ pub(crate) struct Append<'a> {
     pub(crate) at: DateTime<Utc>,
 }
 
-type Row = (i64, String, String, String, String, String, String, String, String, String, String);
+/// An entry as stored: the columns of [`AuditEntry`] (states as JSON text) and the summary, if kept.
+type Row =
+    (i64, String, String, String, String, String, String, String, String, String, String, Option<String>);
 
 /// Appends the entry of the revision the caller's transaction has just
 /// written (its seq is that revision), keyed when `key` is given, and moves
@@ -242,9 +257,12 @@ pub(crate) async fn append(
         Some(key) => (hex::encode(key.mac(&text).finalize().into_bytes()), HMAC_SHA256),
         None => (sha256_hex(&text), SHA256),
     };
+    // Worked out once here, from the states in hand, so that listing the log never reads them.
+    let summary =
+        serde_json::to_string(&AuditSummary::of(entry.before, entry.after)).map_err(StoreError::corrupt)?;
     sqlx::query(
         "INSERT INTO audit (workspace, seq, actor, at, action, reason, before_state, after_state, prev_hash, hash, mac, \
-         origin) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         origin, summary) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(entry.workspace)
     .bind(seq)
@@ -258,6 +276,7 @@ pub(crate) async fn append(
     .bind(&hash)
     .bind(mac)
     .bind(entry.origin)
+    .bind(summary)
     .execute(&mut **tx)
     .await?;
     sqlx::query("UPDATE workspaces SET audit_seq = $1, audit_head = $2 WHERE key = $3")
@@ -270,7 +289,7 @@ pub(crate) async fn append(
 }
 
 const SELECT: &str =
-    "SELECT seq, actor, at, action, reason, before_state, after_state, prev_hash, hash, mac, origin FROM audit";
+    "SELECT seq, actor, at, action, reason, before_state, after_state, prev_hash, hash, mac, origin, summary FROM audit";
 
 /// Walks a chain, one entry at a time, and says what is wrong first.
 struct Walk<'k> {
@@ -284,7 +303,7 @@ struct Walk<'k> {
 impl Walk<'_> {
     /// Checks the next stored entry; `Err` names the break.
     fn step(&mut self, row: &Row) -> Result<(), (i64, String)> {
-        let (seq, actor, at, action, reason, before, after, prev_hash, hash, mac, origin) = row;
+        let (seq, actor, at, action, reason, before, after, prev_hash, hash, mac, origin, summary) = row;
         let seq = *seq;
         let expected = self.report.entries as i64 + 1;
         self.report.entries += 1;
@@ -335,6 +354,16 @@ impl Walk<'_> {
             }
             (true, None) => self.report.unchecked += 1,
         }
+        // The summary is outside the hash: it must say what the (verified) states say.
+        if let Some(summary) = summary {
+            let states = serde_json::from_str::<Value>(before)
+                .and_then(|b| Ok((b, serde_json::from_str::<Value>(after)?)));
+            let kept = serde_json::from_str::<AuditSummary>(summary);
+            match (states, kept) {
+                (Ok((b, a)), Ok(kept)) if AuditSummary::of(&b, &a) == kept => {}
+                _ => return Err((seq, format!("entry {seq}'s summary does not match its states"))),
+            }
+        }
         if keyed {
             self.report.keyed_from.get_or_insert(seq as u64);
         }
@@ -367,7 +396,7 @@ impl Walk<'_> {
 }
 
 fn entry(
-    (seq, actor, at, action, reason, before, after, prev_hash, hash, mac, origin): Row,
+    (seq, actor, at, action, reason, before, after, prev_hash, hash, mac, origin, _summary): Row,
 ) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
         seq: seq as u64,
@@ -415,6 +444,90 @@ impl Store {
                 .fetch_all(&self.pool)
                 .await?;
         rows.into_iter().map(entry).collect()
+    }
+
+    /// The entries `audit` reads, for a list: each with the bytes of its
+    /// states (`before` + `after`, as stored) and what changed between them,
+    /// but with both states left unread (`null`). The summary kept when the
+    /// entry was written is read; an entry written before summaries were kept
+    /// has its states read and compared here, unless they are larger than
+    /// `max_state_bytes` (then it has no summary). A whole entry is
+    /// `audit(seq - 1, 1)`.
+    pub async fn audit_lines(
+        &self,
+        workspace: &str,
+        after: u64,
+        limit: u32,
+        max_state_bytes: u64,
+    ) -> Result<Vec<AuditLine>, StoreError> {
+        // Bytes, as serde_json's text length counts them, in both dialects.
+        let bytes = |column: &str| match self.dialect {
+            crate::Dialect::Sqlite => format!("length(CAST({column} AS BLOB))"),
+            crate::Dialect::Postgres => format!("octet_length({column})"),
+        };
+        let size = format!("CAST({} + {} AS BIGINT)", bytes("before_state"), bytes("after_state"));
+        let unkept = format!("summary IS NULL AND {size} <= $4");
+        let sql = format!(
+            "SELECT seq, actor, at, action, reason, \
+             CASE WHEN {unkept} THEN before_state ELSE 'null' END, \
+             CASE WHEN {unkept} THEN after_state ELSE 'null' END, \
+             prev_hash, hash, mac, origin, summary, {size} FROM audit \
+             WHERE workspace = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        );
+        type LineRow = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            i64,
+        );
+        let rows: Vec<LineRow> = sqlx::query_as(&sql)
+            .bind(workspace)
+            .bind(i64::try_from(after).unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
+            .bind(i64::try_from(max_state_bytes).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(
+                |(
+                    seq,
+                    actor,
+                    at,
+                    action,
+                    reason,
+                    before,
+                    after,
+                    prev_hash,
+                    hash,
+                    mac,
+                    origin,
+                    summary,
+                    size,
+                )| {
+                    let size = u64::try_from(size).unwrap_or(0);
+                    let read = summary.is_none() && size <= max_state_bytes;
+                    let mut entry = entry((
+                        seq, actor, at, action, reason, before, after, prev_hash, hash, mac, origin, None,
+                    ))?;
+                    let summary = match summary {
+                        Some(text) => Some(serde_json::from_str(&text).map_err(StoreError::corrupt)?),
+                        None if read => Some(AuditSummary::of(&entry.before, &entry.after)),
+                        None => None,
+                    };
+                    (entry.before, entry.after) = (Value::Null, Value::Null);
+                    Ok(AuditLine { entry, size, summary })
+                },
+            )
+            .collect()
     }
 
     /// Walks a workspace's audit chain and names the first entry that is

@@ -233,6 +233,9 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX decisions_by_time ON decisions (at)",
         ],
     ),
+    // What each audit entry changed, kept when it is written (audit_summary.rs)
+    // so that listing the log reads no models; null for older entries.
+    (7, &["ALTER TABLE audit ADD COLUMN summary TEXT"]),
 ];
 
 /// Marks a migration statement that only PostgreSQL runs.

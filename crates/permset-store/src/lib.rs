@@ -30,6 +30,7 @@
 //! ```
 
 mod audit;
+mod audit_summary;
 mod change;
 mod db;
 mod decisions;
@@ -41,7 +42,8 @@ mod replica;
 mod usage;
 mod workspaces;
 
-pub use audit::{AuditEntry, AuditKey, VerifyReport};
+pub use audit::{AuditEntry, AuditKey, AuditLine, VerifyReport};
+pub use audit_summary::AuditSummary;
 pub use change::{preview, simulate, Author, Committed};
 pub use db::{Dialect, Store};
 pub use decisions::DecisionLogEntry;

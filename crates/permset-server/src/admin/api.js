@@ -37,3 +37,23 @@ export async function api(path, opts = {}) {
 }
 
 export const enc = encodeURIComponent;
+
+/** Users per page of the People list (the server's default). */
+export const USERS_PAGE = 50;
+
+/**
+ * A page of users from the server (GET /users?q=&team=&role=&after=&limit=):
+ * {items: [{k, u, direct}], next, matched, total, pageSize}; `direct` is the
+ * user's directly assigned roles. Users are never all downloaded: 10,000 of
+ * them are a megabyte.
+ */
+export async function usersPage({ q = '', team, role, after, limit = USERS_PAGE } = {}) {
+  const params = new URLSearchParams({ limit: String(limit) });
+  if (q) params.set('q', q);
+  if (team) params.set('team', team);
+  if (role) params.set('role', role);
+  if (after) params.set('after', after);
+  const got = await api(`users?${params}`);
+  const items = Object.entries(got.users).map(([k, u]) => ({ k, u, direct: got.assignments[k] || [] }));
+  return { items, next: got.next, matched: got.matched, total: got.total, pageSize: limit };
+}

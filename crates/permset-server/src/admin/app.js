@@ -12,23 +12,33 @@ import { buildIndex } from './derive.js';
 
 const $ = (id) => document.getElementById(id);
 
-/** The workspace as the acting user sees it; reloaded after each write. */
-export const state = { schema: null, declared: {}, settings: {}, roles: [], assignments: { users: {}, teams: {} }, users: {}, teams: {}, rules: {}, can: {}, owner: false, drafts: new Map(), index: null };
+/** The workspace as the acting user sees it; reloaded after each write. Users
+ * are not in it: 10,000 of them are a megabyte, so pages read them a page at a
+ * time (api.js usersPage); teams' assignments are (a few hundred); the teams
+ * themselves come with the People page (loadTeams). */
+export const state = { schema: null, declared: {}, settings: {}, roles: [], assignments: { users: {}, teams: {} }, teams: {}, rules: {}, can: {}, owner: false, drafts: new Map(), index: null };
 
 async function optional(promise, fallback) {
   try { return await promise; } catch (e) { if (e instanceof ApiError && e.status === 403) return fallback; throw e; }
 }
 
+/** The teams, read by the one page that lists them (People) once per load:
+ * the first load reads six answers, within the browser's six connections. */
+let teamsRead = null;
+export function loadTeams() {
+  teamsRead ||= optional(api('teams'), { teams: {} }).then((t) => { state.teams = t.teams; });
+  return teamsRead;
+}
+
 export async function load() {
   const s = session();
-  const [schema, roles, assignments, users, teams, rules, me, perms] = await Promise.all([
+  teamsRead = null;
+  const [schema, roles, assignments, rules, me, perms] = await Promise.all([
     api('schema'),
     // Summaries, not definitions: a list of 1,000 roles is drawn from names and counts;
     // the editor fetches one role's grants when it is opened (roles.js).
     optional(api('roles?view=summary'), { roles: [] }),
-    optional(api('assignments'), { assignments: { users: {}, teams: {} } }),
-    optional(api('users'), { users: {} }),
-    optional(api('teams'), { teams: {} }),
+    optional(api('assignments?holders=teams'), { assignments: { users: {}, teams: {} } }),
     optional(api('access_rules'), { access_rules: {} }),
     optional(api(`users/${encodeURIComponent(s.actor)}`), null),
     api(`users/${encodeURIComponent(s.actor)}/permissions`),
@@ -40,10 +50,8 @@ export async function load() {
   state.revision = schema.revision;
   state.roles = roles.roles;
   state.assignments = assignments.assignments;
-  state.users = users.users;
-  state.teams = teams.teams;
   state.rules = rules.access_rules;
-  state.owner = !!(me?.user?.account_owner ?? me?.account_owner ?? users.users?.[s.actor]?.account_owner);
+  state.owner = !!me?.user?.account_owner;
   state.can = {};
   for (const p of perms.permissions) if (p.access !== 'none') state.can[p.permission] = p.access;
   if (state.owner) for (const p of state.permissions) state.can[p] = 'all';

@@ -72,6 +72,51 @@ export function pagedList({ items, render, match, pageSize = 50, label, extra })
   return h('div.paged', h('div.row', input, extra || null), list, h('div.row.pager', prev, status, next));
 }
 
+/**
+ * A list paged and filtered by the server: `fetchPage(q, after)` resolves to
+ * {items, next, matched, total}; typing filters (debounced, the newest answer
+ * wins), Prev/Next walk the keyset pages. render(item) -> element.
+ */
+export function serverList({ fetchPage, render, label, extra, delay = 150 }) {
+  const input = h('input', { type: 'search', placeholder: 'Filter…', 'aria-label': `Filter ${label}` });
+  const list = h('ul.list', { 'aria-label': label, 'aria-busy': 'true' });
+  const status = h('span.muted', { role: 'status' });
+  const afters = [null];
+  let page = 0;
+  let asked = 0;
+  let timer = null;
+  let nextKey = null;
+  const prev = h('button', { type: 'button', disabled: true, onclick: () => { page--; load(); } }, '‹ Prev');
+  const next = h('button', { type: 'button', disabled: true, onclick: () => { afters[page + 1] = nextKey; page++; load(); } }, 'Next ›');
+  async function load() {
+    const mine = ++asked;
+    list.setAttribute('aria-busy', 'true');
+    let got;
+    try {
+      got = await fetchPage(input.value.trim(), afters[page]);
+    } catch (e) {
+      if (mine === asked) fill(list, h('li', refusal(e)));
+      return;
+    }
+    if (mine !== asked) return;
+    nextKey = got.next;
+    fill(list, got.items.length ? got.items.map((it) => h('li', render(it))) : h('li.muted', 'none match'));
+    list.removeAttribute('aria-busy');
+    const pages = Math.max(1, Math.ceil(got.matched / (got.pageSize || 50)));
+    status.textContent = `${got.matched} of ${got.total} · page ${page + 1}/${pages}`;
+    prev.disabled = page === 0;
+    next.disabled = !got.next;
+  }
+  input.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => { page = 0; afters.length = 1; load(); }, delay);
+  });
+  const ready = load();
+  const el = h('div.paged', h('div.row', input, extra || null), list, h('div.row.pager', prev, status, next));
+  el.ready = ready;
+  return el;
+}
+
 /** Formats an API refusal: message, typed reason and excess grants. */
 export function refusal(error) {
   const e = error.body?.error || { code: 'error', message: String(error.message || error) };

@@ -2,41 +2,62 @@
 // editor: modules × actions, each cell none/own/team/all/rule/where; field
 // levels per object; description. Drafts live in state.drafts until saved or discarded.
 
-import { api, enc } from './api.js';
-import { h, fill, select, pagedList, fmt } from './dom.js';
+import { api, enc, usersPage } from './api.js';
+import { h, fill, select, pagedList, fmt, refusal } from './dom.js';
 import { state, can, commit, showRefusal, route } from './app.js';
 
 const STANDARD = ['view', 'create', 'update', 'delete', 'export'];
 
-/** A short line for the list: how many hold `role` directly and through which teams. */
+/** A short line for the list: how many hold `role` directly and through which
+ * teams (the server's counts; absent for a caller without users_view). */
 function holdersLine(role) {
-  const ix = state.index;
-  const users = ix.directUsers(role).length;
-  const teams = ix.teams(role).map(([t]) => `${t} (${ix.members(t).length})`);
-  const parts = [`${users} user${users === 1 ? '' : 's'} directly`];
+  const held = state.index.holders(role);
+  if (!held) return '';
+  const parts = [`${held.users} user${held.users === 1 ? '' : 's'} directly`];
+  const teams = held.teams.map(([t, n]) => `${t} (${n})`);
   if (teams.length) parts.push(`teams: ${teams.slice(0, 3).join(', ')}${teams.length > 3 ? ` +${teams.length - 3}` : ''}`);
   return parts.join(' · ');
 }
 
+/** Users listed directly, and members listed per team, under Held by. */
+const HOLDERS_SHOWN = 100;
+const MEMBERS_SHOWN = 50;
+/** Teams whose members are listed (each is one request); the rest are named. */
+const TEAMS_SHOWN = 10;
+
 /** Who holds `role`: users directly (with expiry), and each team with its members,
- * marking the members for whom the team's roles do not count (the teams_view gate). */
-function holdersBox(role) {
+ * marking the members for whom the team's roles do not count (the teams_view gate).
+ * Drawn into `box` once the pages of users come (GET /users?role= and ?team=). */
+async function holdersBox(box, role) {
   const ix = state.index;
-  const users = ix.directUsers(role);
   const teams = ix.teams(role);
-  if (!users.length && !teams.length) return h('div.holders', h('h3', 'Held by'), h('p.muted', 'nobody'));
-  return h('div.holders', h('h3', 'Held by'),
-    users.length ? h('p.small', h('strong', `Directly (${users.length}): `),
-      users.slice(0, 100).map(([u, exp]) => h('a.chip', { href: `#people/user/${enc(u)}` }, u, exp ? ` until ${exp.slice(0, 10)}` : '')),
-      users.length > 100 ? h('span.muted', ` … and ${users.length - 100} more`) : null) : null,
-    teams.map(([t, exp]) => {
-      const members = ix.members(t);
-      const ignored = new Set(members.filter((m) => !ix.teamRolesCount(m).counts));
+  fill(box, h('h3', 'Held by'), h('p.muted.small', 'reading…'));
+  let users;
+  let teamPages;
+  try {
+    [users, ...teamPages] = await Promise.all([
+      usersPage({ role, limit: HOLDERS_SHOWN }),
+      ...teams.slice(0, TEAMS_SHOWN).map(([t]) => usersPage({ team: t, limit: MEMBERS_SHOWN })),
+    ]);
+  } catch (e) {
+    fill(box, h('h3', 'Held by'), refusal(e));
+    return;
+  }
+  if (!users.matched && !teams.length) { fill(box, h('h3', 'Held by'), h('p.muted', 'nobody')); return; }
+  const expiry = ({ direct }) => direct.find((a) => a.role === role)?.expires_at;
+  fill(box, h('h3', 'Held by'),
+    users.matched ? h('p.small', h('strong', `Directly (${users.matched}): `),
+      users.items.map((it) => h('a.chip', { href: `#people/user/${enc(it.k)}` }, it.k, expiry(it) ? ` until ${expiry(it).slice(0, 10)}` : '')),
+      users.matched > users.items.length ? h('span.muted', ` … and ${users.matched - users.items.length} more`) : null) : null,
+    teams.map(([t, exp], i) => {
+      const members = teamPages[i];
+      if (!members) return h('p.small.team-holders', h('strong', 'Through team '), h('a.chip.team', { href: `#people/team/${enc(t)}` }, t));
+      const ignored = new Set(members.items.filter((m) => !ix.teamRolesCount(m.u, m.direct).counts).map((m) => m.k));
       return h('p.small.team-holders', h('strong', 'Through team '), h('a.chip.team', { href: `#people/team/${enc(t)}` }, t),
-        exp ? ` until ${exp.slice(0, 10)}` : '', ` — ${members.length} member${members.length === 1 ? '' : 's'}: `,
-        members.slice(0, 50).map((m) => h('span.chip', { class: ignored.has(m) ? 'chip gated' : 'chip' }, m,
-          ignored.has(m) ? ' (does not count: no teams_view)' : '')),
-        members.length > 50 ? h('span.muted', ` … and ${members.length - 50} more`) : null);
+        exp ? ` until ${exp.slice(0, 10)}` : '', ` — ${members.matched} member${members.matched === 1 ? '' : 's'}: `,
+        members.items.map(({ k }) => h('span.chip', { class: ignored.has(k) ? 'chip gated' : 'chip' }, k,
+          ignored.has(k) ? ' (does not count: no teams_view)' : '')),
+        members.matched > members.items.length ? h('span.muted', ` … and ${members.matched - members.items.length} more`) : null);
     }));
 }
 
@@ -106,13 +127,16 @@ async function openRole(editor, key) {
     if (done) { state.drafts.delete(key); location.hash = '#roles'; }
   } }, 'Delete');
 
+  // Who holds it is read beside the editor, not before it: the matrix is usable at once.
+  const holders = h('div.holders');
+  if (saved) holdersBox(holders, key); else fill(holders, h('h3', 'Held by'), h('p.muted', 'nobody (not saved yet)'));
   fill(editor, h('div.card',
     h('div.row', h('h2', key), system ? h('span.badge.system', 'system role — locked; clone it to customise') : null, dirty),
     !can('roles_manage') ? h('p.notice', 'You do not hold roles_manage: this permission set is read-only for you.') : null,
     h('label.block', 'Description', desc),
     h('div.row.actions', save, discard, h('span.sep'), cloneName, clone, del),
     out,
-    holdersBox(key),
+    holders,
     matrix(def, locked, markDirty),
     fieldsEditor(def, locked, markDirty)));
 }

@@ -3,17 +3,28 @@
 // search route as the acting user, showing the path and near misses;
 // and the user's effective permissions with where each comes from.
 
-import { api, enc } from './api.js';
+import { api, enc, usersPage } from './api.js';
 import { h, fill, select, fmt, refusal } from './dom.js';
 import { state } from './app.js';
 
 export async function troubleshootPage(page) {
-  // Ten thousand user options cost more than the rest of the page: they are
-  // added when the user field is first focused, not when the page is drawn.
+  // The user field suggests as you type from the server's user search
+  // (GET /users?q=&limit=): a workspace's users are never all downloaded.
   const users = h('datalist#ts-users');
-  const fillUsers = () => { if (!users.firstChild) fill(users, Object.keys(state.users).map((u) => h('option', { value: u }))); };
+  let userTimer = null;
+  let asked = 0;
+  const suggestUsers = () => {
+    clearTimeout(userTimer);
+    userTimer = setTimeout(async () => {
+      const mine = ++asked;
+      try {
+        const got = await usersPage({ q: user.value.trim(), limit: 20 });
+        if (mine === asked) fill(users, got.items.map(({ k }) => h('option', { value: k })));
+      } catch { /* without users_view there is nothing to suggest: the user's key is typed */ }
+    }, 150);
+  };
   const perms = h('datalist#ts-perms', state.permissions.map((p) => h('option', { value: p })));
-  const user = h('input', { id: 'ts-user', list: 'ts-users', required: true, autocomplete: 'off', onfocus: fillUsers });
+  const user = h('input', { id: 'ts-user', list: 'ts-users', required: true, autocomplete: 'off', oninput: suggestUsers });
   const perm = h('input', { id: 'ts-permission', list: 'ts-perms', required: true, autocomplete: 'off' });
   const object = select({ id: 'ts-object', 'aria-label': 'Object' }, [['', '(no record)'], ...Object.keys(state.schema.objects)]);
   const id = h('input', { id: 'ts-record', autocomplete: 'off', placeholder: 'record id' });

@@ -95,7 +95,8 @@ pub(crate) struct AuditQuery {
     pub limit: Option<u32>,
     /// `full` (default): every entry whole; `summary`: without `before`/`after` (a model change holds
     /// the whole model twice), with `size` (their bytes), `changed` (how many paths differ) and
-    /// `changes` (the first 40 as `[op, path, text]`); a whole entry is `after=seq-1&limit=1`.
+    /// `changes` (the first 40 as `[op, path, text]`); an entry whose states exceed 512 KiB has
+    /// `changed: null` and no changes (they are not read); a whole entry is `after=seq-1&limit=1`.
     #[param(pattern = "^(full|summary)$")]
     pub view: Option<String>,
 }
@@ -127,12 +128,18 @@ pub(crate) async fn audit(
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     require_auditor(&caller, &snapshot)?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let entries = state.store().audit(&caller.workspace, query.after.unwrap_or(0), limit).await?;
+    let after = query.after.unwrap_or(0);
     if summary {
+        // The store leaves out states too large to list (a whole model, twice), reading only their size.
+        let lines = state
+            .store()
+            .audit_lines(&caller.workspace, after, limit, crate::audit_view::MAX_STATE_BYTES)
+            .await?;
         let entries =
-            entries.into_iter().map(crate::audit_view::entry_summary).collect::<Result<Vec<_>, _>>()?;
+            lines.into_iter().map(crate::audit_view::entry_summary).collect::<Result<Vec<_>, _>>()?;
         return Ok(Json(json!({ "entries": entries, "revision": snapshot.revision() })));
     }
+    let entries = state.store().audit(&caller.workspace, after, limit).await?;
     Ok(Json(json!({ "entries": entries, "revision": snapshot.revision() })))
 }
 

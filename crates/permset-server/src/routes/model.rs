@@ -20,6 +20,7 @@ use crate::change::{write, Written};
 use crate::error::ApiError;
 use crate::extract::{summary_view, ApiJson, ApiQuery};
 use crate::state::AppState;
+use crate::user_page::{self, UsersQuery};
 
 /// The merged schema (built-in and declared objects, modules, user attributes), what the
 /// workspace itself declares, and its settings (whether team roles need `teams_view`).
@@ -60,23 +61,37 @@ pub(crate) async fn put_object(
     write(&state, &caller, &headers, ModelChange::PutObject { object, def }).await
 }
 
-/// Every user of the workspace (`users_view`).
+/// The workspace's users (`users_view`): every one, or with any of `q`, `team`, `role`, `after`,
+/// `limit` a page of them (keyset by key) with their direct assignments.
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/users", tag = "model",
-    params(("ws" = String, Path, description = "workspace key")),
-    responses((status = 200, body = Object)))]
+    params(("ws" = String, Path, description = "workspace key"), UsersQuery),
+    responses((status = 200,
+        description = "users (key → user) and revision; paged (any query parameter given): also assignments \
+            (key → the page's users' direct assignments), next (the key to pass as `after`, null on the last \
+            page), matched (users matching the filters), total (users in the workspace)",
+        body = Object), (status = 400, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub(crate) async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
+    ApiQuery(query): ApiQuery<UsersQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
+    // INVARIANT: the gate comes before the filters are read, so a caller without users_view learns
+    // nothing from which filters match (every request is the same 403).
     caller.require(&snapshot, "users_view")?;
-    Ok(Json(json!({ "users": snapshot.model().users, "revision": snapshot.revision() })))
+    if !query.is_paged() {
+        return Ok(Json(json!({ "users": snapshot.model().users, "revision": snapshot.revision() })));
+    }
+    let mut body = user_page::page(snapshot.model(), &query)?;
+    body["revision"] = json!(snapshot.revision());
+    Ok(Json(body))
 }
 
 /// One user (`users_view`, or the user itself).
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/users/{user}", tag = "model",
     params(("ws" = String, Path, description = "workspace key"), ("user" = String, Path, description = "user key")),
-    responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 200, description = "key, user, roles (in force now), assignments (direct, with expiry), revision",
+        body = Object), (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn get_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -92,7 +107,11 @@ pub(crate) async fn get_user(
         .get(&user)
         .ok_or_else(|| ApiError::not_found(format!("user `{user}` not found")))?;
     let roles = snapshot.roles_of(&user, Utc::now());
-    Ok(Json(json!({ "key": user, "user": found, "roles": roles, "revision": snapshot.revision() })))
+    // The user's own direct assignments (with expiry): what its page in the console lists.
+    let assignments = snapshot.model().assignments.users.get(&user).cloned().unwrap_or_default();
+    Ok(Json(json!({
+        "key": user, "user": found, "roles": roles, "assignments": assignments, "revision": snapshot.revision(),
+    })))
 }
 
 /// Creates or replaces a user (`users_create` / `users_update`; only account
@@ -209,7 +228,8 @@ pub(crate) struct RolesQuery {
     responses((status = 200,
         description = "roles: [{key, system, role}] (view=full) or [{key, system, kind, description, cloned_from, \
             grants (count), fields (count), teams_view (whether it grants teams_view), rules ([permission, rule] \
-            pairs its grants use)}] (view=summary); revision",
+            pairs its grants use), holders ({users: direct holders, teams: [[team, members]]}, only for a \
+            caller with users_view)}] (view=summary); revision",
         body = Object), (status = 400, body = crate::error::ErrorBody)))]
 pub(crate) async fn list_roles(
     State(state): State<AppState>,
@@ -222,12 +242,21 @@ pub(crate) async fn list_roles(
     // INVARIANT: the summary is derived from the same roles under the same permission as the full
     // list, so it can reveal nothing the full list would not.
     caller.require(&snapshot, "roles_view")?;
+    // Who holds each role is assignment and membership data: counted only for a caller who may read
+    // those (`users_view`, the gate of GET /assignments and GET /users).
+    let holders = (summary && caller.require(&snapshot, "users_view").is_ok())
+        .then(|| crate::holders::counts(snapshot.model()));
     let roles: Vec<Value> = snapshot
         .role_keys()
         .filter_map(|key| {
             snapshot.role(key).map(|(role, system)| {
                 if summary {
-                    role_summary(key, system, role)
+                    let mut value = role_summary(key, system, role);
+                    if let Some(counts) = &holders {
+                        value["holders"] =
+                            counts.get(key).cloned().unwrap_or_else(|| json!({ "users": 0, "teams": [] }));
+                    }
+                    value
                 } else {
                     json!({ "key": key, "system": system, "role": role })
                 }
@@ -336,16 +365,41 @@ pub(crate) async fn delete_role(
     write(&state, &caller, &headers, ModelChange::DeleteRole { role }).await
 }
 
-/// All assignments (`users_view`).
+/// Which assignments `GET /assignments` returns.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AssignmentsQuery {
+    /// `all` (default): users' and teams'; `teams`: only the teams' (a few hundred, where the users'
+    /// are one or more per user: a user's come with `GET /users?…` pages).
+    #[param(pattern = "^(all|teams)$")]
+    pub holders: Option<String>,
+}
+
+/// All assignments (`users_view`), or only the teams'.
 #[utoipa::path(get, path = "/v1/workspaces/{ws}/assignments", tag = "model",
-    params(("ws" = String, Path, description = "workspace key")), responses((status = 200, body = Object)))]
+    params(("ws" = String, Path, description = "workspace key"), AssignmentsQuery),
+    responses((status = 200, description = "assignments ({users, teams}; users empty with holders=teams), revision",
+        body = Object), (status = 400, body = crate::error::ErrorBody)))]
 pub(crate) async fn list_assignments(
     State(state): State<AppState>,
     caller: Caller,
+    ApiQuery(query): ApiQuery<AssignmentsQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let teams_only = match query.holders.as_deref() {
+        None | Some("all") => false,
+        Some("teams") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("unknown holders `{other}`; use `all` or `teams`")))
+        }
+    };
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     caller.require(&snapshot, "users_view")?;
-    Ok(Json(json!({ "assignments": snapshot.model().assignments, "revision": snapshot.revision() })))
+    let all = &snapshot.model().assignments;
+    if teams_only {
+        let assignments = json!({ "users": {}, "teams": all.teams });
+        return Ok(Json(json!({ "assignments": assignments, "revision": snapshot.revision() })));
+    }
+    Ok(Json(json!({ "assignments": all, "revision": snapshot.revision() })))
 }
 
 /// One role given to (or taken from) a user or a team.
