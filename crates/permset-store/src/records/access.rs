@@ -61,6 +61,9 @@ pub(crate) struct Seek {
     pub(crate) branch: Expr,
 }
 
+/// An index range before it gets a branch: the index's name and its key terms.
+type KeyRange = (String, Vec<String>);
+
 impl Seek {
     /// Whether both read the same index range.
     fn same_range(&self, other: &Seek) -> bool {
@@ -269,7 +272,7 @@ impl Planner<'_> {
 
     /// The seeks of the best index whose every key field the conjuncts pin
     /// (fewest seeks, then most key fields), as (index, terms), with the key's width.
-    fn keyed(&self, parts: &[&Expr]) -> Option<(Vec<(String, Vec<String>)>, usize)> {
+    fn keyed(&self, parts: &[&Expr]) -> Option<(Vec<KeyRange>, usize)> {
         let mut pinned: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
         for part in parts {
             let Some((name, operand)) = equality(part) else { continue };
@@ -286,7 +289,7 @@ impl Planner<'_> {
                 *entry = values;
             }
         }
-        let mut best: Option<(Vec<(String, Vec<String>)>, usize)> = None;
+        let mut best: Option<(Vec<KeyRange>, usize)> = None;
         for spec in self.specs {
             let Some(seeks) = self.seeks(spec, &pinned) else { continue };
             let better = best.as_ref().is_none_or(|(b, width)| {
@@ -302,11 +305,7 @@ impl Planner<'_> {
     /// The seeks of one index for the pinned values (every combination), or
     /// `None` if a key field is not pinned, a value has no exact key
     /// (null, bool, a string for a number field…), or there are too many.
-    fn seeks(
-        &self,
-        spec: &IndexSpec,
-        pinned: &BTreeMap<&str, Vec<&Value>>,
-    ) -> Option<Vec<(String, Vec<String>)>> {
+    fn seeks(&self, spec: &IndexSpec, pinned: &BTreeMap<&str, Vec<&Value>>) -> Option<Vec<KeyRange>> {
         let mut exprs = Vec::with_capacity(spec.fields.len());
         let mut combos: Vec<Vec<String>> = vec![Vec::new()];
         for field in &spec.fields {
