@@ -14,12 +14,19 @@
 //! into a set of *seeks* (an index and a value for each key column) whose
 //! union holds every record the predicate can match: an `or` needs a cover
 //! of each side, an `and` a cover of any one side (or one key filled from
-//! several equalities), an `in` list one seek per value. Each seek becomes
-//! `… AND <key> = <value> AND <the whole condition> ORDER BY id LIMIT n`;
-//! the first `n` of the union of those is the first `n` of the list,
-//! because each seek's rows are a subset of the list's and each listed row
-//! lies in some seek. A predicate part with no indexed equality has no
-//! cover, and the list walks the table in id order as before.
+//! several equalities), an `in` list one seek per value. Each seek carries
+//! its *branch*: the predicate with every `or` it was planned through
+//! replaced by the one side it answers, and becomes
+//! `… AND <key> = <value> AND <branch> ORDER BY id LIMIT n`. The first `n`
+//! of the union of those is the first `n` of the list, because a branch
+//! implies the whole predicate (each seek's rows are a subset of the
+//! list's) and a record the predicate matches satisfies the branch of a
+//! seek whose key it has (each listed row lies in some seek). Only the
+//! branch, not the whole disjunction, goes inside a seek: given the other
+//! sides, PostgreSQL's planner would OR their indexes into a bitmap scan and
+//! sort, instead of reading one index range in id order. A predicate part
+//! with no indexed equality has no cover, and the list walks the table in
+//! id order as before.
 
 use std::collections::BTreeMap;
 
@@ -43,11 +50,25 @@ pub(crate) struct IndexSpec {
     pub(crate) fields: Vec<String>,
 }
 
-/// One index range scan: the index's name and `<key expression> = <literal>` per key column.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One index range scan: the index's name, `<key expression> = <literal>`
+/// per key column, and the branch of the predicate it answers.
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Seek {
     pub(crate) index: String,
     pub(crate) terms: Vec<String>,
+    /// Implies the whole predicate; every record the predicate matches
+    /// satisfies the branch of some seek of the cover whose key it has.
+    pub(crate) branch: Expr,
+}
+
+/// An index range before it gets a branch: the index's name and its key terms.
+type KeyRange = (String, Vec<String>);
+
+impl Seek {
+    /// Whether both read the same index range.
+    fn same_range(&self, other: &Seek) -> bool {
+        self.index == other.index && self.terms == other.terms
+    }
 }
 
 /// The name of the index on `object` with these key expressions.
@@ -197,7 +218,8 @@ pub(crate) struct Planner<'a> {
 }
 
 impl Planner<'_> {
-    /// Seeks whose union holds every record `expr` (bound: no `user.` operands) matches.
+    /// Seeks whose union holds every record `expr` (bound: no `user.` operands)
+    /// matches, each with its branch of `expr` (see [`Seek::branch`]).
     /// `Some(vec![])` means it matches nothing.
     pub(crate) fn cover(&self, expr: &Expr) -> Option<Vec<Seek>> {
         match expr {
@@ -206,8 +228,13 @@ impl Planner<'_> {
                 let mut seeks: Vec<Seek> = Vec::new();
                 for item in items {
                     for seek in self.cover(item)? {
-                        if !seeks.contains(&seek) {
-                            seeks.push(seek);
+                        // Two sides reading one range: the range answers either.
+                        match seeks.iter_mut().find(|s| s.same_range(&seek)) {
+                            Some(same) => {
+                                let earlier = std::mem::replace(&mut same.branch, Expr::Const(false));
+                                same.branch = Expr::Or(vec![earlier, seek.branch]);
+                            }
+                            None => seeks.push(seek),
                         }
                     }
                 }
@@ -216,12 +243,25 @@ impl Planner<'_> {
             Expr::And(_) | Expr::Compare { .. } => {
                 let parts = conjuncts(expr);
                 // One side of an `and` covers it; so does a key filled by several of its equalities.
-                let mut best: Option<(Vec<Seek>, usize)> = self.keyed(&parts);
-                for part in parts.iter().filter(|p| matches!(p, Expr::Or(_) | Expr::Const(false))) {
-                    if let Some(seeks) = self.cover(part) {
-                        if best.as_ref().is_none_or(|(b, _)| seeks.len() < b.len()) {
-                            best = Some((seeks, 1));
-                        }
+                let mut best: Option<(Vec<Seek>, usize)> = self.keyed(&parts).map(|(keyed, width)| {
+                    let seeks = keyed
+                        .into_iter()
+                        .map(|(index, terms)| Seek { index, terms, branch: expr.clone() })
+                        .collect();
+                    (seeks, width)
+                });
+                for (at, part) in parts.iter().enumerate() {
+                    if !matches!(part, Expr::Or(_) | Expr::Const(false)) {
+                        continue;
+                    }
+                    let Some(seeks) = self.cover(part) else { continue };
+                    if best.as_ref().is_none_or(|(b, _)| seeks.len() < b.len()) {
+                        // Within the `and`, each seek answers its branch of this part and the other parts.
+                        let seeks = seeks
+                            .into_iter()
+                            .map(|seek| Seek { branch: replace_part(&parts, at, seek.branch), ..seek })
+                            .collect();
+                        best = Some((seeks, 1));
                     }
                 }
                 best.map(|(seeks, _)| seeks)
@@ -230,9 +270,9 @@ impl Planner<'_> {
         }
     }
 
-    /// The seeks of the best index whose every key field the conjuncts pin:
-    /// fewest seeks, then most key fields. Returns them with the key's width.
-    fn keyed(&self, parts: &[&Expr]) -> Option<(Vec<Seek>, usize)> {
+    /// The seeks of the best index whose every key field the conjuncts pin
+    /// (fewest seeks, then most key fields), as (index, terms), with the key's width.
+    fn keyed(&self, parts: &[&Expr]) -> Option<(Vec<KeyRange>, usize)> {
         let mut pinned: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
         for part in parts {
             let Some((name, operand)) = equality(part) else { continue };
@@ -249,7 +289,7 @@ impl Planner<'_> {
                 *entry = values;
             }
         }
-        let mut best: Option<(Vec<Seek>, usize)> = None;
+        let mut best: Option<(Vec<KeyRange>, usize)> = None;
         for spec in self.specs {
             let Some(seeks) = self.seeks(spec, &pinned) else { continue };
             let better = best.as_ref().is_none_or(|(b, width)| {
@@ -265,7 +305,7 @@ impl Planner<'_> {
     /// The seeks of one index for the pinned values (every combination), or
     /// `None` if a key field is not pinned, a value has no exact key
     /// (null, bool, a string for a number field…), or there are too many.
-    fn seeks(&self, spec: &IndexSpec, pinned: &BTreeMap<&str, Vec<&Value>>) -> Option<Vec<Seek>> {
+    fn seeks(&self, spec: &IndexSpec, pinned: &BTreeMap<&str, Vec<&Value>>) -> Option<Vec<KeyRange>> {
         let mut exprs = Vec::with_capacity(spec.fields.len());
         let mut combos: Vec<Vec<String>> = vec![Vec::new()];
         for field in &spec.fields {
@@ -292,13 +332,24 @@ impl Planner<'_> {
         Some(
             combos
                 .into_iter()
-                .map(|literals| Seek {
-                    index: index.clone(),
-                    terms: exprs.iter().zip(literals).map(|(e, l)| format!("({e} = {l})")).collect(),
+                .map(|literals| {
+                    (index.clone(), exprs.iter().zip(literals).map(|(e, l)| format!("({e} = {l})")).collect())
                 })
                 .collect(),
         )
     }
+}
+
+/// The conjunction `parts` with part `at` replaced by `branch` (which implies it).
+fn replace_part(parts: &[&Expr], at: usize, branch: Expr) -> Expr {
+    if parts.len() == 1 {
+        return branch;
+    }
+    let mut items: Vec<Expr> = parts.iter().map(|part| (*part).clone()).collect();
+    if let Some(slot) = items.get_mut(at) {
+        *slot = branch;
+    }
+    Expr::And(items)
 }
 
 /// The SQL literal a record matching `field == value` has under the field's

@@ -4,10 +4,12 @@
 //! Export (`export.rs`) pages through the same plan.
 //!
 //! A page is one statement. When the predicate has a cover of index seeks,
-//! each seek is its own `ORDER BY id LIMIT n` range scan (SQLite is told
-//! the index with `INDEXED BY`; PostgreSQL's planner picks the only index
-//! whose key has the seek's equalities and ends in `id`), their ids are
-//! merged, and the whole condition is applied again to the merged rows.
+//! each seek is its own `ORDER BY id LIMIT n` range scan under its own
+//! branch of the condition (SQLite is told the index with `INDEXED BY`;
+//! PostgreSQL's planner picks the only index whose key has the seek's
+//! equalities and ends in `id`, the branch offering it no other), their ids
+//! are merged, and the whole condition is applied again to the merged rows
+//! (which it holds for already: a branch implies it; see `access.rs`).
 //! Without a cover the statement walks the table in id order.
 
 use std::collections::BTreeMap;
@@ -30,7 +32,14 @@ enum Path {
     /// The predicate matches nothing.
     Nothing,
     /// The union of these index range scans holds every matching row.
-    Seeks(Vec<Seek>),
+    Seeks(Vec<SeekPlan>),
+}
+
+/// One seek of a list and the SQL of its branch (with the search, if any).
+#[derive(Debug, Clone)]
+struct SeekPlan {
+    seek: Seek,
+    condition: String,
 }
 
 /// A list's SQL condition and access path, made once per list or export.
@@ -51,11 +60,13 @@ impl ListPlan {
         // Every statement spells its workspace filter first (the
         // workspace_keyed test reads these texts); `rest` follows it.
         let rest = format!("object = {object} AND id > $2");
-        let index_hint = |seek: &Seek| match dialect {
-            Dialect::Sqlite if hinted => format!(" INDEXED BY {}", seek.index),
+        let index_hint = |planned: &SeekPlan| match dialect {
+            Dialect::Sqlite if hinted => format!(" INDEXED BY {}", planned.seek.index),
             _ => String::new(),
         };
-        let seek_rest = |seek: &Seek| format!("{rest} AND {} AND {condition}", seek.terms.join(" AND "));
+        let seek_rest = |planned: &SeekPlan| {
+            format!("{rest} AND {} AND {}", planned.seek.terms.join(" AND "), planned.condition)
+        };
         Some(match &self.path {
             Path::Nothing => return None,
             Path::Walk => {
@@ -249,6 +260,7 @@ impl Store {
             exprs.push(expr.bind(&user_ctx));
         }
         let mut parts = exprs.iter().map(|e| translator.predicate(e)).collect::<Result<Vec<_>, _>>()?;
+        let mut search_sql = None;
         if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
             let fields: Vec<&str> = def
                 .fields
@@ -266,14 +278,27 @@ impl Store {
                 .map(|(name, _)| name.as_str())
                 .filter(|name| snapshot.field_level(actor, object, name, now) >= FieldLevel::Read)
                 .collect();
-            parts.push(translator.search(&fields, search)?);
+            search_sql = Some(translator.search(&fields, search)?);
         }
+        parts.extend(search_sql.clone());
         let specs = index_specs(snapshot, &translator, object);
         let planner = Planner { translator: &translator, object, def, specs: &specs };
         let path = match planner.cover(&Expr::And(exprs)) {
             None => Path::Walk,
             Some(seeks) if seeks.is_empty() => Path::Nothing,
-            Some(seeks) => Path::Seeks(seeks),
+            Some(seeks) => Path::Seeks(
+                seeks
+                    .into_iter()
+                    .map(|seek| {
+                        let branch = translator.predicate(&seek.branch)?;
+                        let condition = match &search_sql {
+                            Some(search) => format!("({branch} AND {search})"),
+                            None => branch,
+                        };
+                        Ok(SeekPlan { seek, condition })
+                    })
+                    .collect::<Result<_, StoreError>>()?,
+            ),
         };
         Ok(ListPlan { object: object.to_owned(), condition: format!("({})", parts.join(" AND ")), path })
     }
