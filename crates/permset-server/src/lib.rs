@@ -19,6 +19,7 @@ mod metrics;
 mod openapi;
 mod registry;
 mod routes;
+mod sample;
 mod state;
 mod usage;
 

@@ -44,7 +44,7 @@ mod workspaces;
 pub use audit::{AuditEntry, AuditKey, VerifyReport};
 pub use change::{preview, simulate, Author, Committed};
 pub use db::{Dialect, Store};
-pub use decisions::DecisionLogEntry;
+pub use decisions::{DecisionLogEntry, SampleKey};
 pub use error::StoreError;
 pub use keys::{secret_digest, KeyInfo, KeySpec};
 pub use notify::{Heard, RevisionListener};
