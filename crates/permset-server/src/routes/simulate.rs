@@ -166,15 +166,16 @@ pub(crate) async fn simulate(
     // The sample as the store holds it, parsed once per row and kept (`sample.rs`).
     let sample = state.inner.sample.recent(state.store(), &caller.workspace).await?;
     let replayed = sample.len();
-    // The effective tables and view predicates of every user on each side,
-    // and the replay: CPU work, off the async workers.
-    let (access, flipped, views) = tokio::task::spawn_blocking(move || {
-        let now = Utc::now();
-        let views = view_changes(&snapshot, &new, now);
-        (access_changes(&snapshot, &new, now), flips(&snapshot, &new, &sample, auditor), views)
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))?;
+    // The view predicates of every user on each side, then the two slow
+    // parts side by side: the effective tables and the replay on a blocking
+    // thread, the record counts in the database (its own thread for SQLite).
+    let (snapshot, new, now) = (snapshot, Arc::new(new), Utc::now());
+    let views = {
+        let (old, new) = (Arc::clone(&snapshot), Arc::clone(&new));
+        tokio::task::spawn_blocking(move || view_changes(&old, &new, now))
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+    };
     let mut users: Vec<&str> = views.iter().map(|v| v.user.as_str()).collect();
     users.dedup();
     let users_affected = users.len();
@@ -185,7 +186,13 @@ pub(crate) async fn simulate(
     } else {
         Vec::new()
     };
-    let mut changes = state.store().count_visibility(&caller.workspace, &counted).await?;
+    let decided = tokio::task::spawn_blocking(move || {
+        (access_changes(&snapshot, &new, now), flips(&snapshot, &new, &sample, auditor))
+    });
+    let (decided, changes) =
+        tokio::join!(decided, state.store().count_visibility(&caller.workspace, &counted));
+    let (access, flipped) = decided.map_err(|e| ApiError::internal(&e))?;
+    let mut changes = changes?;
     changes.retain(|c| c.gained > 0 || c.lost > 0);
     let record_visibility = RecordVisibility {
         users_affected,
