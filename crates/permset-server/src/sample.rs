@@ -3,9 +3,11 @@
 //! store (two JSON documents each) cost more than the simulation itself.
 //!
 //! A workspace's sample is cached from its first simulation on. The store
-//! stays the source of truth: every simulation first reads the keys (id and
-//! time, no record) of the newest rows, then parses from the store only the
-//! rows the cache lacks — those written by another server or a replica's
+//! stays the source of truth: every simulation first compares the cache
+//! with the store's count and id sum up to the newest cached id
+//! ([`Store::sample_fingerprint`], one index read); when they agree it reads
+//! only newer rows. Otherwise it reads the keys (id and time, no record) of
+//! the newest rows, then parses from the store only the rows the cache lacks — those written by another server or a replica's
 //! primary, or before this server started — and forgets the cached rows the
 //! store no longer has (dropped by the sample's cap or its retention). So
 //! the answer is the store's sample, whoever wrote it. This server's own
@@ -54,6 +56,19 @@ impl SampleCache {
         let cached = self.workspace(workspace);
         // One simulation at a time fills a workspace's cache; the writer waits for it too.
         let mut cached = cached.lock().await;
+        // The cheap path: the store holds exactly the cached rows up to the
+        // newest cached id (same count and id sum), so only newer rows are read.
+        if let Some((&last, _)) = cached.last_key_value() {
+            let held = (cached.len() as i64, cached.keys().sum::<i64>());
+            if store.sample_fingerprint(workspace, last).await? == held {
+                let newer = store.decisions_between(workspace, last + 1, i64::MAX, |_| true).await?;
+                for (key, entry) in newer {
+                    cached.insert(key.id, (key.at, Arc::new(entry)));
+                }
+                trim(&mut cached);
+                return Ok(cached.values().rev().map(|(_, e)| Arc::clone(e)).collect());
+            }
+        }
         let keys = store.sample_keys(workspace, REPLAYED).await?;
         let missing: Vec<&SampleKey> =
             keys.iter().filter(|k| cached.get(&k.id).is_none_or(|(at, _)| *at != k.at)).collect();

@@ -185,6 +185,23 @@ impl Store {
         Ok(keys)
     }
 
+    /// A fingerprint of a workspace's sample up to id `last`: how many rows,
+    /// the sum of their ids. One read of the key's index, no row: a cache
+    /// of the sample that holds the same count and sum up to `last` lacks
+    /// nothing there and holds nothing the store dropped (rows are only
+    /// added, and only the oldest dropped, so a deletion and a late row
+    /// cannot cancel out).
+    pub async fn sample_fingerprint(&self, workspace: &str, last: i64) -> Result<(i64, i64), StoreError> {
+        let (count, sum): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), CAST(SUM(id) AS BIGINT) FROM decisions WHERE workspace = $1 AND id <= $2",
+        )
+        .bind(workspace)
+        .bind(last)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((count, sum.unwrap_or(0)))
+    }
+
     /// The decisions of a workspace with ids from `first` to `last`, oldest
     /// first, each with its key; only rows `wanted` (by key) are parsed and
     /// returned.
