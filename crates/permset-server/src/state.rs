@@ -36,7 +36,7 @@ pub(crate) struct Inner {
 /// What the decision-log writer receives: an entry, or a barrier answered
 /// once every entry queued before it is written.
 enum LogItem {
-    Entry(String, DecisionLogEntry),
+    Entry(String, Box<DecisionLogEntry>),
     Barrier(oneshot::Sender<()>),
 }
 
@@ -107,7 +107,7 @@ impl AppState {
     /// Queues a decision for the decision log (dropped, and counted, when the queue is full).
     pub(crate) fn log_decision(&self, workspace: &str, entry: DecisionLogEntry) {
         let Some(log) = &self.inner.decision_log else { return };
-        if log.try_send(LogItem::Entry(workspace.to_owned(), entry)).is_err() {
+        if log.try_send(LogItem::Entry(workspace.to_owned(), Box::new(entry))).is_err() {
             self.inner.metrics.decisions_unlogged.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
@@ -239,7 +239,7 @@ async fn write_decision_log(
         let mut barriers = Vec::new();
         for item in batch.drain(..) {
             match item {
-                LogItem::Entry(workspace, entry) => by_workspace.entry(workspace).or_default().push(entry),
+                LogItem::Entry(workspace, entry) => by_workspace.entry(workspace).or_default().push(*entry),
                 LogItem::Barrier(done) => barriers.push(done),
             }
         }

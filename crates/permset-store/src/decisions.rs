@@ -181,7 +181,7 @@ impl Store {
             })
             .collect::<Result<_, StoreError>>()?;
         // SQLite's group_concat keeps the subquery's order in practice, not by contract.
-        keys.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+        keys.sort_unstable_by_key(|k| std::cmp::Reverse(k.id));
         Ok(keys)
     }
 
