@@ -46,7 +46,7 @@ enum Command {
     Demo(command::demo::Args),
     /// Create, list or revoke API keys (directly in the database).
     Keys(command::keys::Args),
-    /// Apply a workspace file to a running server (with --dry-run, only show the plan).
+    /// Apply a workspace file to a running server (with --dry-run, show what it would do: `simulate`'s answer).
     Apply(command::remote::ApplyArgs),
     /// Offline plan: what applying FILE over --against OLD would change (text, JSON or Markdown).
     Plan(command::plan::Args),

@@ -21,6 +21,7 @@ mod metrics;
 mod openapi;
 mod registry;
 mod routes;
+mod sample;
 mod state;
 mod usage;
 mod user_page;

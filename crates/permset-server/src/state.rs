@@ -12,6 +12,7 @@ use crate::error::ApiError;
 use crate::key_cache::KeyCache;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
+use crate::sample::SampleCache;
 use crate::usage::{Counters, UsageSettings};
 
 /// Shared server state (cheap to clone).
@@ -28,12 +29,14 @@ pub(crate) struct Inner {
     decision_log: Option<mpsc::Sender<LogItem>>,
     pub(crate) usage: Counters,
     pub(crate) settings: UsageSettings,
+    /// The parsed decision sample of recently simulated workspaces.
+    pub(crate) sample: Arc<SampleCache>,
 }
 
 /// What the decision-log writer receives: an entry, or a barrier answered
 /// once every entry queued before it is written.
 enum LogItem {
-    Entry(String, DecisionLogEntry),
+    Entry(String, Box<DecisionLogEntry>),
     Barrier(oneshot::Sender<()>),
 }
 
@@ -63,9 +66,12 @@ impl AppState {
     /// snapshots, in bytes (`None`: every workspace used stays loaded).
     pub fn with_limits(store: Store, settings: UsageSettings, snapshot_memory: Option<usize>) -> Self {
         let runtime = tokio::runtime::Handle::try_current().ok();
+        let sample = Arc::new(SampleCache::default());
         let decision_log = runtime.as_ref().filter(|_| settings.enabled).map(|runtime| {
             let (sender, receiver) = mpsc::channel(DECISION_LOG_QUEUE);
-            runtime.spawn(write_decision_log(store.clone(), receiver, settings.sample_cap));
+            let writer =
+                write_decision_log(store.clone(), receiver, settings.sample_cap, Arc::clone(&sample));
+            runtime.spawn(writer);
             sender
         });
         let inner = Inner {
@@ -76,6 +82,7 @@ impl AppState {
             decision_log,
             usage: Counters::default(),
             settings,
+            sample,
         };
         let state = AppState { inner: Arc::new(inner) };
         if let Some(runtime) = runtime.filter(|_| state.inner.settings.enabled) {
@@ -100,7 +107,7 @@ impl AppState {
     /// Queues a decision for the decision log (dropped, and counted, when the queue is full).
     pub(crate) fn log_decision(&self, workspace: &str, entry: DecisionLogEntry) {
         let Some(log) = &self.inner.decision_log else { return };
-        if log.try_send(LogItem::Entry(workspace.to_owned(), entry)).is_err() {
+        if log.try_send(LogItem::Entry(workspace.to_owned(), Box::new(entry))).is_err() {
             self.inner.metrics.decisions_unlogged.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
     }
@@ -203,8 +210,14 @@ const DECISION_LOG_LINGER: std::time::Duration = std::time::Duration::from_milli
 /// time, keeping at most `cap` entries per workspace; answers barriers once
 /// the entries before them are written. Entries are gathered for up to
 /// [`DECISION_LOG_LINGER`] (or [`DECISION_LOG_BATCH`] of them) before a
-/// write, except that a barrier is answered without waiting.
-async fn write_decision_log(store: Store, mut receiver: mpsc::Receiver<LogItem>, cap: u32) {
+/// write, except that a barrier is answered without waiting. What it wrote
+/// also goes to the workspace's parsed sample, if what-if keeps one.
+async fn write_decision_log(
+    store: Store,
+    mut receiver: mpsc::Receiver<LogItem>,
+    cap: u32,
+    sample: Arc<SampleCache>,
+) {
     let mut batch = Vec::with_capacity(DECISION_LOG_BATCH);
     while receiver.recv_many(&mut batch, DECISION_LOG_BATCH).await > 0 {
         let deadline = tokio::time::Instant::now() + DECISION_LOG_LINGER;
@@ -226,13 +239,14 @@ async fn write_decision_log(store: Store, mut receiver: mpsc::Receiver<LogItem>,
         let mut barriers = Vec::new();
         for item in batch.drain(..) {
             match item {
-                LogItem::Entry(workspace, entry) => by_workspace.entry(workspace).or_default().push(entry),
+                LogItem::Entry(workspace, entry) => by_workspace.entry(workspace).or_default().push(*entry),
                 LogItem::Barrier(done) => barriers.push(done),
             }
         }
         for (workspace, entries) in by_workspace {
-            if let Err(error) = store.log_decisions(&workspace, &entries, cap).await {
-                tracing::warn!(%workspace, "cannot write the decision log: {error}");
+            match store.log_decisions(&workspace, &entries, cap).await {
+                Ok(keys) => sample.written(&workspace, keys, entries).await,
+                Err(error) => tracing::warn!(%workspace, "cannot write the decision log: {error}"),
             }
         }
         for done in barriers {

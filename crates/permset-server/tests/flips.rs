@@ -77,3 +77,54 @@ async fn a_role_manager_sees_the_flip_counts_but_not_the_sampled_records() {
     })
     .await;
 }
+
+/// The server keeps the sample parsed in memory after the first simulation;
+/// the store stays the truth: rows another server wrote are replayed, rows
+/// the retention pruned are not, and rows written after a prune (which a
+/// SQLite workspace numbers from 1 again) are replayed with their own content.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replayed_sample_is_the_stores_whoever_wrote_it() {
+    on_each_backend(|s| async move {
+        sample(&s).await;
+        let change = json!({ "op": "assign", "holder": { "user": "lena" }, "role": "role_admin" });
+        let simulate =
+            || async { s.user("olivia").post("simulate", change.clone()).await.ok(StatusCode::OK).clone() };
+        assert_eq!(simulate().await["replayed"], 5);
+
+        // Another server's decision, written straight to the shared store.
+        let now = chrono::Utc::now();
+        let record = json!({ "id": "c9", "tier": "basic" });
+        let entry = permset_store::DecisionLogEntry {
+            at: now,
+            user: "lena".into(),
+            permission: "customers_view".into(),
+            record_id: Some("c9".into()),
+            record: Some(record.clone()),
+            before: None,
+            allowed: false,
+            revision: s.revision().await,
+        };
+        s.store.log_decisions(common::WS, &[entry], 100_000).await.unwrap();
+        let body = simulate().await;
+        assert_eq!(body["replayed"], 6, "{body}");
+        let view = group(&body, "lena", "customers_view");
+        assert_eq!(view["count"], 3, "{body}");
+        assert_eq!(view["examples"][0]["record"], record, "{body}");
+
+        // The retention drops everything: nothing is replayed from memory.
+        assert_eq!(s.store.prune_decisions(now + chrono::Duration::seconds(1)).await.unwrap(), 6);
+        let body = simulate().await;
+        assert_eq!((body["replayed"].as_u64(), body["flips"].as_array().map(Vec::len)), (Some(0), Some(0)));
+
+        // New rows after the prune (ids may start again) are replayed as written.
+        let check = json!({ "user": "lena", "permission": "roles_manage" });
+        s.service().post("check", check).await.ok(StatusCode::OK);
+        s.service().post("usage/flush", json!({})).await.ok(StatusCode::OK);
+        let body = simulate().await;
+        assert_eq!(body["replayed"], 1, "{body}");
+        let flips = body["flips"].as_array().unwrap();
+        assert_eq!(flips.len(), 1, "{body}");
+        assert_eq!(flips[0]["permission"], "roles_manage", "{body}");
+    })
+    .await;
+}

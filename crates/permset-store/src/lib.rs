@@ -46,7 +46,7 @@ pub use audit::{AuditEntry, AuditKey, AuditLine, VerifyReport};
 pub use audit_summary::AuditSummary;
 pub use change::{preview, simulate, Author, Committed};
 pub use db::{Dialect, Store};
-pub use decisions::DecisionLogEntry;
+pub use decisions::{DecisionLogEntry, SampleKey};
 pub use error::StoreError;
 pub use keys::{secret_digest, KeyInfo, KeySpec};
 pub use notify::{Heard, RevisionListener};

@@ -65,6 +65,9 @@ pub(crate) struct Args {
     /// Serve with usage counting off (to measure what counting costs).
     #[arg(long)]
     no_usage: bool,
+    /// Seconds between usage flushes (a long one leaves only the per-decision cost in the run).
+    #[arg(long, default_value_t = 5)]
+    usage_flush_seconds: u64,
 }
 
 const WORKSPACE: &str = "bench";
@@ -131,7 +134,11 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     let (ready_tx, ready_rx) = mpsc::channel::<SocketAddr>();
     let serving = store.clone();
     let options = permset_server::ServeOptions {
-        usage: permset_server::UsageSettings { enabled: !args.no_usage, ..Default::default() },
+        usage: permset_server::UsageSettings {
+            enabled: !args.no_usage,
+            flush_every: Duration::from_secs(args.usage_flush_seconds.max(1)),
+            ..Default::default()
+        },
         ..Default::default()
     };
     server_rt.spawn(async move {

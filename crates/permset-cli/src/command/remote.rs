@@ -26,7 +26,9 @@ pub(crate) struct ApplyArgs {
     pub(crate) file: PathBuf,
     #[command(flatten)]
     pub(crate) server: Server,
-    /// Show the plan without changing anything.
+    /// Change nothing; show what the change would do: the server's
+    /// simulation, all four parts as `permset simulate FILE --key` shows them
+    /// (`--format markdown`: the plan only).
     #[arg(long)]
     pub(crate) dry_run: bool,
     /// Why (kept in the audit log).
@@ -37,7 +39,8 @@ pub(crate) struct ApplyArgs {
     /// a file that gives anything).
     #[arg(long)]
     pub(crate) origin: Option<String>,
-    /// How to print the plan: lines, JSON, or a Markdown summary for a pull request.
+    /// How to print the plan: lines, JSON, or a Markdown summary for a pull
+    /// request (with `--dry-run`, text and JSON are the simulation's).
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) format: super::plan::Format,
 }
@@ -66,6 +69,12 @@ pub(crate) async fn answer(response: reqwest::Response) -> Result<String> {
 }
 
 pub(crate) async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
+    use super::plan::Format;
+    // A dry run is a simulation: the same request and rendering as `permset simulate FILE --key`.
+    if args.dry_run && args.format != Format::Markdown {
+        let (server, key, origin) = (&args.server.server, &args.server.key, args.origin.as_deref());
+        return super::simulate::online(&args.file, server, key, origin, args.format == Format::Json).await;
+    }
     let (model, _) = input::read_model(&args.file)?;
     let text = std::fs::read_to_string(&args.file)?;
     let url = format!("{}/v1/workspaces/{}/apply", args.server.server.trim_end_matches('/'), model.workspace);
@@ -84,19 +93,18 @@ pub(crate) async fn apply(args: &ApplyArgs) -> Result<ExitCode> {
         .with_context(|| format!("cannot reach {url}"))?;
     let plan: Plan =
         serde_json::from_str(&answer(response).await?).context("the server's plan is not readable")?;
-    if args.format != super::plan::Format::Text {
+    if args.format != Format::Text {
         super::plan::print(&plan, args.format, "")?;
         return Ok(ExitCode::SUCCESS);
     }
     for change in &plan.changes {
         println!("{}", change.description);
     }
-    match (args.dry_run, plan.to_revision) {
-        (true, _) => println!("dry run: {} change(s) would be applied", plan.changes.len()),
-        (false, Some(revision)) => {
+    match plan.to_revision {
+        Some(revision) => {
             println!("applied {} change(s); workspace now at revision {revision}", plan.changes.len())
         }
-        (false, None) => println!("no changes"),
+        None => println!("no changes"),
     }
     Ok(ExitCode::SUCCESS)
 }

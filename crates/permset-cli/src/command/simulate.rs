@@ -10,10 +10,11 @@
 //! `POST /simulate` as a `replace` change, which answers all four parts —
 //! the plan, access changes, the sampled decisions that would flip, and the
 //! records each user would gain or lose sight of — authorised exactly as
-//! applying the file would be. Nothing is written.
+//! applying the file would be. Nothing is written. `permset apply --dry-run`
+//! is the same request and the same rendering.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
@@ -49,25 +50,33 @@ pub(crate) struct Args {
 pub(crate) async fn run(args: &Args) -> Result<ExitCode> {
     match (&args.against, &args.key) {
         (Some(against), _) => offline(args, against),
-        (None, Some(key)) => online(args, key).await,
+        (None, Some(key)) => online(&args.file, &args.server, key, args.origin.as_deref(), args.json).await,
         (None, None) => {
             bail!("give `--against OLD.yaml` to compare two files, or `--key KEY` to ask a server (all four parts)")
         }
     }
 }
 
-/// `POST /simulate` with the file as a `replace` change; prints the four parts.
-async fn online(args: &Args, key: &str) -> Result<ExitCode> {
-    let (model, _) = input::read_model(&args.file)?;
-    let url = format!("{}/v1/workspaces/{}/simulate", args.server.trim_end_matches('/'), model.workspace);
+/// `POST /simulate` with `file` as a `replace` change, as `key` would apply
+/// it (marked with `origin`); prints the four parts, or the server's JSON.
+/// Also `permset apply --dry-run`, so that both show the same answer.
+pub(crate) async fn online(
+    file: &Path,
+    server: &str,
+    key: &str,
+    origin: Option<&str>,
+    json: bool,
+) -> Result<ExitCode> {
+    let (model, _) = input::read_model(file)?;
+    let url = format!("{}/v1/workspaces/{}/simulate", server.trim_end_matches('/'), model.workspace);
     let change = ModelChange::Replace { model: Box::new(model) };
     let mut request = reqwest::Client::new().post(&url).bearer_auth(key).json(&change);
-    if let Some(origin) = &args.origin {
+    if let Some(origin) = origin {
         request = request.header("x-permset-origin", origin);
     }
     let response = request.send().await.with_context(|| format!("cannot reach {url}"))?;
     let body = answer(response).await?;
-    if args.json {
+    if json {
         println!("{body}");
         return Ok(ExitCode::SUCCESS);
     }
@@ -125,7 +134,7 @@ fn online_text(answer: &Value) -> Result<String> {
     Ok(out)
 }
 
-fn offline(args: &Args, against: &std::path::Path) -> Result<ExitCode> {
+fn offline(args: &Args, against: &Path) -> Result<ExitCode> {
     let now = chrono::Utc::now();
     let new = input::compile(&args.file, now)?.snapshot;
     let old = input::compile(against, now)?.snapshot;

@@ -9,7 +9,7 @@
 //! change.
 //!
 //! Part 3, **flips**: the sampled decisions (the decision log, newest first,
-//! at most [`REPLAYED`]) are decided again, now, on the current and on the
+//! at most [`REPLAYED`], kept parsed in memory by `sample.rs`) are decided again, now, on the current and on the
 //! proposed snapshot; those whose answer differs are grouped by user,
 //! permission and direction with a count. The examples carry the sampled
 //! records, so they are shown only to those who may read the decision
@@ -24,6 +24,8 @@
 //! predicate the caller writes is an oracle on records they may not read
 //! (`ssn == "…"` gains 1), so counts go only to the same callers as the
 //! flip examples; anyone else sees how many users are affected.
+
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -45,7 +47,7 @@ use crate::routes::admin::require_auditor;
 use crate::state::AppState;
 
 /// The most sampled decisions replayed (the sample's default cap).
-const REPLAYED: u32 = 100_000;
+pub(crate) const REPLAYED: u32 = 100_000;
 /// Examples shown per group of flips.
 const EXAMPLES: usize = 3;
 /// The most users whose record visibility is counted (one SQL scan per
@@ -96,7 +98,7 @@ pub(crate) struct RecordVisibility {
 /// permission, from, to), each with a count and, when `examples`, up to
 /// [`EXAMPLES`] sampled decisions (newest first). The sample's scoped keys
 /// are not known: each is replayed for the user unscoped.
-fn flips(old: &Snapshot, new: &Snapshot, sample: &[DecisionLogEntry], examples: bool) -> Vec<Value> {
+fn flips(old: &Snapshot, new: &Snapshot, sample: &[Arc<DecisionLogEntry>], examples: bool) -> Vec<Value> {
     let now = Utc::now();
     let requests: Vec<Request<'_>> = sample
         .iter()
@@ -161,17 +163,19 @@ pub(crate) async fn simulate(
     let (plan, new) = store_simulate(&snapshot, &author, &change)?;
     let revision = snapshot.revision();
     let auditor = require_auditor(&caller, &snapshot).is_ok();
-    let sample = state.store().recent_decisions(&caller.workspace, REPLAYED).await?;
+    // The sample as the store holds it, parsed once per row and kept (`sample.rs`).
+    let sample = state.inner.sample.recent(state.store(), &caller.workspace).await?;
     let replayed = sample.len();
-    // The effective tables and view predicates of every user on each side,
-    // and the replay: CPU work, off the async workers.
-    let (access, flipped, views) = tokio::task::spawn_blocking(move || {
-        let now = Utc::now();
-        let views = view_changes(&snapshot, &new, now);
-        (access_changes(&snapshot, &new, now), flips(&snapshot, &new, &sample, auditor), views)
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))?;
+    // The view predicates of every user on each side, then the two slow
+    // parts side by side: the effective tables and the replay on a blocking
+    // thread, the record counts in the database (its own thread for SQLite).
+    let (snapshot, new, now) = (snapshot, Arc::new(new), Utc::now());
+    let views = {
+        let (old, new) = (Arc::clone(&snapshot), Arc::clone(&new));
+        tokio::task::spawn_blocking(move || view_changes(&old, &new, now))
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+    };
     let mut users: Vec<&str> = views.iter().map(|v| v.user.as_str()).collect();
     users.dedup();
     let users_affected = users.len();
@@ -182,7 +186,13 @@ pub(crate) async fn simulate(
     } else {
         Vec::new()
     };
-    let mut changes = state.store().count_visibility(&caller.workspace, &counted).await?;
+    let decided = tokio::task::spawn_blocking(move || {
+        (access_changes(&snapshot, &new, now), flips(&snapshot, &new, &sample, auditor))
+    });
+    let (decided, changes) =
+        tokio::join!(decided, state.store().count_visibility(&caller.workspace, &counted));
+    let (access, flipped) = decided.map_err(|e| ApiError::internal(&e))?;
+    let mut changes = changes?;
     changes.retain(|c| c.gained > 0 || c.lost > 0);
     let record_visibility = RecordVisibility {
         users_affected,

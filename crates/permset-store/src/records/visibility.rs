@@ -5,7 +5,8 @@
 //! `COUNT(after AND NOT before)` and `COUNT(before AND NOT after)`.
 //!
 //! One scan of an object's records answers a batch of (user) pairs: each
-//! pair is two `SUM(CASE …)` columns of one `SELECT`. Identical pairs (many
+//! pair is two `SUM(CASE …)` columns of one `SELECT`; the scans run at
+//! once, each on a pooled connection. Identical pairs (many
 //! users moved from `own` to `all` share nothing, but users who see `all`
 //! of something before and after a rule edit share the same two
 //! predicates) are counted once.
@@ -61,6 +62,9 @@ impl Store {
         let mut objects: Vec<&str> = pairs.iter().map(|p| p.0).collect();
         objects.sort_unstable();
         objects.dedup();
+        // Every statement first, then all of them at once: each is one scan
+        // on its own pooled connection, so the scans share the cores.
+        let mut scans: Vec<(&str, Vec<usize>, String)> = Vec::new();
         for object in objects {
             let of_object: Vec<usize> = (0..pairs.len()).filter(|&i| pairs[i].0 == object).collect();
             for chunk in of_object.chunks(PAIRS_PER_SCAN) {
@@ -79,12 +83,19 @@ impl Store {
                     "SELECT {} FROM records WHERE workspace = $1 AND object = $2",
                     columns.join(", ")
                 );
-                let row = sqlx::query(&sql).bind(workspace).bind(object).fetch_one(&self.pool).await?;
-                for (n, &i) in chunk.iter().enumerate() {
-                    let gained: i64 = row.try_get(2 * n)?;
-                    let lost: i64 = row.try_get(2 * n + 1)?;
-                    counts[i] = (gained.max(0) as u64, lost.max(0) as u64);
-                }
+                scans.push((object, chunk.to_vec(), sql));
+            }
+        }
+        let rows =
+            futures::future::try_join_all(scans.iter().map(|(object, _, sql)| {
+                sqlx::query(sql).bind(workspace).bind(*object).fetch_one(&self.pool)
+            }))
+            .await?;
+        for ((_, chunk, _), row) in scans.iter().zip(rows) {
+            for (n, &i) in chunk.iter().enumerate() {
+                let gained: i64 = row.try_get(2 * n)?;
+                let lost: i64 = row.try_get(2 * n + 1)?;
+                counts[i] = (gained.max(0) as u64, lost.max(0) as u64);
             }
         }
         Ok(changes
