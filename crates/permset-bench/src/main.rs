@@ -8,8 +8,9 @@
 //! `simulate` (what-if on 10,000 users and 100,000 sampled decisions),
 //! `console` (each admin console page's time to interactive in Chromium on
 //! 1,000 roles and 10,000 users), `soak` (two servers on PostgreSQL under
-//! injected faults), `fuzz` (long runs of the fuzz targets) and `tenants`
-//! (10,000 workspaces under a snapshot memory budget).
+//! injected faults), `fuzz` (long runs of the fuzz targets), `tenants`
+//! (10,000 workspaces under a snapshot memory budget) and `propagation`
+//! (a change's delay from one server to another by LISTEN/NOTIFY).
 
 mod command;
 
@@ -43,6 +44,8 @@ enum Command {
     Fuzz(command::fuzz::Args),
     /// Many workspaces on one server under a snapshot memory budget: memory and cold first decisions.
     Tenants(command::tenants::Args),
+    /// How long a change made through one server takes to be in force on another (LISTEN/NOTIFY).
+    Propagation(command::propagation::Args),
 }
 
 fn main() {
@@ -57,6 +60,7 @@ fn main() {
         Command::Soak(args) => command::soak::run(&args),
         Command::Fuzz(args) => command::fuzz::run(&args),
         Command::Tenants(args) => command::tenants::run(&args),
+        Command::Propagation(args) => command::propagation::run(&args),
     };
     if let Err(error) = result {
         eprintln!("error: {error:#}");

@@ -87,7 +87,7 @@ mod cluster;
 /// How long a client waits for any answer: a hang beyond it is a failure.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn workspace_file(clients: usize) -> String {
+pub(crate) fn workspace_file(clients: usize) -> String {
     let mut y = String::from(
         "workspace: soak\nobjects:\n  tickets:\n    fields: { title: string, n: number, owner: user }\n    \
          owner_field: owner\nusers:\n  olivia: { account_owner: true }\n",
@@ -103,17 +103,25 @@ fn workspace_file(clients: usize) -> String {
 }
 
 /// A running `permset serve`, restartable on its port.
-struct Server {
+pub(crate) struct Server {
     name: &'static str,
     child: Option<Child>,
     port: u16,
     database: String,
     binary: PathBuf,
     log: PathBuf,
+    /// Options of `serve` beyond the database and the address.
+    options: Vec<String>,
 }
 
 impl Server {
-    fn start(name: &'static str, binary: &Path, database: &str, dir: &Path) -> Result<Server> {
+    pub(crate) fn start(
+        name: &'static str,
+        binary: &Path,
+        database: &str,
+        dir: &Path,
+        options: &[&str],
+    ) -> Result<Server> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut server = Server {
             name,
@@ -122,6 +130,7 @@ impl Server {
             database: database.to_owned(),
             binary: binary.to_owned(),
             log: dir.join(format!("{name}.log")),
+            options: options.iter().map(|o| (*o).to_owned()).collect(),
         };
         server.spawn()?;
         Ok(server)
@@ -131,6 +140,7 @@ impl Server {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
         let child = Command::new(&self.binary)
             .args(["serve", "--database", &self.database, "--listen", &format!("127.0.0.1:{}", self.port)])
+            .args(&self.options)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -141,7 +151,7 @@ impl Server {
         Ok(())
     }
 
-    fn base(&self) -> String {
+    pub(crate) fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
@@ -158,7 +168,7 @@ impl Server {
     }
 
     /// Waits (30 s at most) for `/readyz`.
-    async fn ready(&mut self, http: &reqwest::Client) -> Result<Duration> {
+    pub(crate) async fn ready(&mut self, http: &reqwest::Client) -> Result<Duration> {
         let started = Instant::now();
         loop {
             let url = format!("{}/readyz", self.base());
@@ -190,7 +200,7 @@ fn rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn psql(url: &str, sql: &str) -> Result<()> {
+pub(crate) fn psql(url: &str, sql: &str) -> Result<()> {
     let out = Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql]).output()?;
     if !out.status.success() {
         bail!("psql: {}", String::from_utf8_lossy(&out.stderr));
@@ -418,12 +428,10 @@ impl Client {
     }
 }
 
-pub(crate) fn run(args: &Args) -> Result<()> {
-    if args.seconds == 0 || args.seconds > 24 * 3600 {
-        bail!("--seconds must be 1 to 86400");
-    }
-    let binary = match &args.permset {
-        Some(path) => path.clone(),
+/// The `permset` binary: the one given, or the one next to this bench.
+pub(crate) fn permset_binary(given: Option<&Path>) -> Result<PathBuf> {
+    let binary = match given {
+        Some(path) => path.to_owned(),
         None => std::env::current_exe()?.with_file_name("permset"),
     };
     if !binary.exists() {
@@ -432,6 +440,14 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             binary.display()
         );
     }
+    Ok(binary)
+}
+
+pub(crate) fn run(args: &Args) -> Result<()> {
+    if args.seconds == 0 || args.seconds > 24 * 3600 {
+        bail!("--seconds must be 1 to 86400");
+    }
+    let binary = permset_binary(args.permset.as_deref())?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(soak(args, &binary))
 }
@@ -476,8 +492,8 @@ async fn soak_in(
 
     let dir = tempfile::tempdir()?;
     let http = reqwest::Client::builder().timeout(CLIENT_TIMEOUT).build()?;
-    let mut a = Server::start("a", binary, database, dir.path())?;
-    let mut b = Server::start("b", binary, database, dir.path())?;
+    let mut a = Server::start("a", binary, database, dir.path(), &[])?;
+    let mut b = Server::start("b", binary, database, dir.path(), &[])?;
     a.ready(&http).await?;
     b.ready(&http).await?;
     let bases = vec![a.base(), b.base()];
