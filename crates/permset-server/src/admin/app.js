@@ -63,7 +63,11 @@ export const can = (permission) => state.owner || Boolean(state.can[permission])
 
 const pages = { roles: rolesPage, people: peoplePage, rules: rulesPage, troubleshoot: troubleshootPage, changes: changesPage };
 
+/** How many routes have started; the last one owns the page. */
+let routes = 0;
+
 export async function route() {
+  const mine = ++routes;
   const name = (location.hash.slice(1).split('/')[0]) || 'roles';
   for (const a of document.querySelectorAll('#nav a')) {
     if (a.dataset.page === name) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
@@ -73,11 +77,17 @@ export async function route() {
   // from the route's start to its list being drawn, in the browser itself.
   performance.mark(`permset:route:${name}`);
   delete page.dataset.ready;
+  // Each route draws into a view of its own, and a newer route replaces it:
+  // a page still waiting for its reads when the user moves on then draws
+  // into a detached view, never over the page the user went to.
+  const view = h('div.view');
+  page.replaceChildren(view);
   try {
-    await (pages[name] || rolesPage)(page);
+    await (pages[name] || rolesPage)(view);
   } catch (e) {
-    fill(page, refusal(e));
+    fill(view, refusal(e));
   }
+  if (mine !== routes) return;
   performance.mark(`permset:ready:${name}`);
   page.dataset.ready = name;
 }
