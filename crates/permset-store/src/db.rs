@@ -46,6 +46,26 @@ impl Dialect {
         }
     }
 
+    /// The `VALUES` list of a multi-row statement: `rows` groups of
+    /// `columns` parameters, bound in order. SQLite gets anonymous `?`:
+    /// with numbered `$n` it looks each parameter's name up in a linear
+    /// list while binding, so a 1,000-parameter insert cost about half a
+    /// million steps to bind (`sqlite3_bind_parameter_name` was 4.5% of
+    /// the server's CPU under decision load, from the usage flush and the
+    /// decision log).
+    pub(crate) fn values_rows(self, rows: usize, columns: usize) -> String {
+        let row = |i: usize| -> String {
+            let params: Vec<String> = (1..=columns)
+                .map(|k| match self {
+                    Dialect::Sqlite => "?".to_owned(),
+                    Dialect::Postgres => format!("${}", i * columns + k),
+                })
+                .collect();
+            format!("({})", params.join(", "))
+        };
+        (0..rows).map(row).collect::<Vec<_>>().join(", ")
+    }
+
     /// A JSON column read back as text.
     pub(crate) fn json_text(self, column: &str) -> String {
         match self {
@@ -381,5 +401,17 @@ impl Store {
     /// A transaction that will write.
     pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         Ok(self.pool.begin_with(self.dialect.begin_write()).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Dialect;
+
+    #[test]
+    fn values_rows_are_anonymous_on_sqlite_and_numbered_on_postgres() {
+        assert_eq!(Dialect::Sqlite.values_rows(2, 3), "(?, ?, ?), (?, ?, ?)");
+        assert_eq!(Dialect::Postgres.values_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(Dialect::Sqlite.values_rows(0, 3), "");
     }
 }

@@ -88,17 +88,10 @@ impl Store {
             entries.iter().zip(&ids).map(|(e, &id)| SampleKey { id, at: time_text(e.at) }).collect();
         let columns = 10;
         for (chunk, keys) in entries.chunks(ROWS_PER_INSERT).zip(keys.chunks(ROWS_PER_INSERT)) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let params: Vec<String> =
-                        (1..=columns).map(|k| format!("${}", i * columns + k)).collect();
-                    format!("({})", params.join(", "))
-                })
-                .collect();
             let sql = format!(
                 "INSERT INTO decisions (workspace, id, at, user_key, permission, record_id, allowed, revision, \
                  record, before_state) VALUES {}",
-                rows.join(", ")
+                self.dialect.values_rows(chunk.len(), columns)
             );
             let mut query = sqlx::query(&sql);
             for (e, key) in chunk.iter().zip(keys) {

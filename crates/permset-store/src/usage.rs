@@ -49,29 +49,24 @@ impl Store {
         }
         let mut tx = self.begin_write().await?;
         for chunk in counts.chunks(ROWS_PER_UPSERT) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let params: Vec<String> = (1..=10).map(|k| format!("${}", i * 10 + k)).collect();
-                    format!("({})", params.join(", "))
-                })
-                .collect();
             let sql = format!(
                 "INSERT INTO usage_counts (workspace, hour_at, user_key, permission, role, access, via, allowed, \
                  uses, last_at) VALUES {} ON CONFLICT (workspace, hour_at, user_key, permission, role, access, via, \
                  allowed) DO UPDATE SET uses = usage_counts.uses + excluded.uses, last_at = CASE \
                  WHEN excluded.last_at > usage_counts.last_at THEN excluded.last_at ELSE usage_counts.last_at END",
-                rows.join(", ")
+                self.dialect.values_rows(chunk.len(), 10)
             );
             let mut query = sqlx::query(&sql);
             for c in chunk {
+                // Borrowed, not cloned: a flush binds hundreds of thousands of names.
                 query = query
-                    .bind(c.workspace.clone())
+                    .bind(c.workspace.as_str())
                     .bind(time_text(c.hour))
-                    .bind(c.user.clone())
-                    .bind(c.permission.clone())
-                    .bind(c.role.clone())
-                    .bind(c.access.clone())
-                    .bind(c.via.clone())
+                    .bind(c.user.as_str())
+                    .bind(c.permission.as_str())
+                    .bind(c.role.as_str())
+                    .bind(c.access.as_str())
+                    .bind(c.via.as_str())
                     .bind(i64::from(c.allowed))
                     .bind(c.uses.min(i64::MAX as u64) as i64)
                     .bind(time_text(c.last_at));
