@@ -22,7 +22,8 @@ use crate::error::ApiError;
 const DEFAULT_LIMIT: u32 = 50;
 /// The largest page.
 const MAX_LIMIT: u32 = 500;
-/// The longest filter text: a key or a name, not a document.
+/// The longest filter text: a key or a name, not a document (also in the
+/// OpenAPI document: `max_length` on `q`, as `limit`'s bounds are).
 const MAX_QUERY: usize = 200;
 
 /// Paging and filters of `GET /users`. Without any of them the answer is every user, as before.
@@ -31,6 +32,7 @@ const MAX_QUERY: usize = 200;
 pub(crate) struct UsersQuery {
     /// Users whose key, one of whose teams or one of whose directly assigned roles contains this text
     /// (case-insensitive).
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// Only members of this team.
     pub team: Option<String>,
@@ -39,6 +41,7 @@ pub(crate) struct UsersQuery {
     /// Users whose key sorts after this one: the `next` of the page before.
     pub after: Option<String>,
     /// At most this many (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 
