@@ -25,6 +25,8 @@ use permset_bench::timing::{measure, summarize};
 use permset_core::{Request, Snapshot};
 use serde_json::json;
 
+use super::process::{mib, status_bytes};
+
 /// Options of `memory`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -49,22 +51,6 @@ pub(crate) struct Args {
     /// Seed of the generator.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-}
-
-/// A `kB` line of `/proc/self/status`, in bytes.
-fn status_bytes(field: &str) -> Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
-    let value = status
-        .lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|rest| rest.strip_prefix(':')))
-        .with_context(|| format!("no `{field}` in /proc/self/status"))?;
-    let kb: u64 =
-        value.trim().trim_end_matches("kB").trim().parse().with_context(|| format!("`{field}: {value}`"))?;
-    Ok(kb * 1024)
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
 }
 
 pub(crate) fn run(args: &Args) -> Result<()> {

@@ -5,6 +5,7 @@ pub(crate) mod engines;
 pub(crate) mod fuzz;
 pub(crate) mod lists;
 pub(crate) mod memory;
+pub(crate) mod process;
 pub(crate) mod propagation;
 pub(crate) mod server;
 pub(crate) mod simulate;

@@ -11,7 +11,10 @@
 //! - **batch throughput**: `clients` tasks each post batches of `batch`
 //!   requests (cut from the workload's request mix, `user` in every request)
 //!   to `POST …/check/batch` back to back; decisions/s over the whole phase,
-//!   and the median and p99 of the batch round trip.
+//!   the process's CPU time per decision over it (server and load generator
+//!   together: a figure to compare builds or settings, such as usage on and
+//!   off, on a machine whose other tenants swing the throughput), and the
+//!   median and p99 of the batch round trip.
 //! - **check latency**: single `POST …/check` sent open-loop at a fixed rate
 //!   (a scheduler thread hands each request to the runtime at its scheduled
 //!   instant, whether or not earlier ones have answered) while `background`
@@ -34,6 +37,8 @@ use permset_bench::{workload_with, BenchRequest, Workload};
 use permset_core::{Request, Snapshot};
 use permset_store::{KeySpec, Store};
 use serde_json::{json, Value};
+
+use super::process::cpu_time;
 
 /// Options of `server`.
 #[derive(Debug, clap::Args)]
@@ -179,6 +184,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         "timing batch throughput: {} clients, batches of {}, up to {} batches or {:?} ...",
         args.clients, args.batch, plan.batches, plan.throughput_cap
     );
+    let cpu_before = cpu_time()?;
     let throughput = client_rt.block_on(batch_load(
         &target,
         &bodies,
@@ -186,11 +192,17 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         Some(plan.batches),
         Instant::now() + plan.throughput_cap,
     ))?;
+    // CPU per decision of the whole process (server and load generator
+    // alike, so usage on and off compare like for like): unlike
+    // decisions/s, other tenants of the machine barely move it.
+    let cpu = cpu_time()?.saturating_sub(cpu_before);
+    let cpu_ns_per_decision = cpu.as_nanos() as f64 / throughput.decisions.max(1) as f64;
     let mut rows = vec![Row {
         case: "batch_throughput",
         stats: summarize(throughput.latencies_ns.clone(), throughput.decisions, args.batch),
         extra: json!({
             "decisions_per_s": throughput.per_s().round(),
+            "cpu_ns_per_decision": cpu_ns_per_decision.round(),
             "batch": args.batch,
             "clients": args.clients,
             "errors": throughput.errors,
@@ -549,9 +561,10 @@ fn print_table(w: &Workload, args: &Args, rows: &[Row]) {
     for row in rows {
         match row.case {
             "batch_throughput" => println!(
-                "check/batch: {:.0} decisions/s ({} clients, batches of {}); batch round trip median {}, p99 {}; \
-                 {} decisions, {} errors",
+                "check/batch: {:.0} decisions/s, {:.0} ns of CPU each ({} clients, batches of {}); batch round \
+                 trip median {}, p99 {}; {} decisions, {} errors",
                 row.extra["decisions_per_s"].as_f64().unwrap_or(0.0),
+                row.extra["cpu_ns_per_decision"].as_f64().unwrap_or(0.0),
                 args.clients,
                 args.batch,
                 fmt_ns(row.stats.median_ns),

@@ -35,6 +35,8 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde_json::{json, Value};
 
+use super::process::{mib, status_bytes};
+
 /// Options of `tenants`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -62,22 +64,6 @@ pub(crate) struct Args {
     /// Seed of the generator and of the order.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-}
-
-/// A `kB` line of `/proc/self/status`, in bytes.
-fn status_bytes(field: &str) -> Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
-    let value = status
-        .lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|rest| rest.strip_prefix(':')))
-        .with_context(|| format!("no `{field}` in /proc/self/status"))?;
-    let kb: u64 =
-        value.trim().trim_end_matches("kB").trim().parse().with_context(|| format!("`{field}: {value}`"))?;
-    Ok(kb * 1024)
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
 }
 
 /// One workspace as the client sees it.
