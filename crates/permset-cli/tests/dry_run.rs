@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{permset, Server};
+use common::{permset, stdout_of as text};
 use serde_json::{json, Value};
 
 const CURRENT: &str = r#"
@@ -26,21 +26,11 @@ assignments:
   users: { ann: [desk], bob: [desk] }
 "#;
 
-fn text(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_dry_run_shows_the_simulation_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-    let key = common::first_key(&database, "w");
-    let mut server = Server::start(&database, dir.path(), "serve", &[], &[]);
     let http = reqwest::Client::new();
-    server.wait_for(&http, "/healthz").await;
-    let base = server.base.clone();
-    common::apply(&http, &base, &key, "w", CURRENT).await;
+    let (_server, base, key) = common::serve_applied(dir.path(), &http, "w", CURRENT).await;
     let records = format!("{base}/v1/workspaces/w/objects/customers/records");
     for (id, assignee) in [("c1", "ann"), ("c2", "bob"), ("c3", "olivia")] {
         let body = json!({ "id": id, "name": id, "assignee": assignee });

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{permset, Server};
+use common::{permset, stdout_of as text};
 use serde_json::{json, Value};
 
 const WORKSPACE: &str = r#"
@@ -28,21 +28,11 @@ assignments:
     carl: [{ role: desk, expires_at: 2021-01-01T00:00:00Z }]
 "#;
 
-fn text(out: &std::process::Output) -> String {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_review_proposes_revocations_that_simulate_and_apply_take_as_a_review() {
     let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-    let key = common::first_key(&database, "w");
-    let mut server = Server::start(&database, dir.path(), "serve", &[], &[]);
     let http = reqwest::Client::new();
-    server.wait_for(&http, "/healthz").await;
-    let base = server.base.clone();
-    common::apply(&http, &base, &key, "w", WORKSPACE).await;
+    let (_server, base, key) = common::serve_applied(dir.path(), &http, "w", WORKSPACE).await;
     let check = json!({ "user": "ann", "permission": "customers_view" });
     let resp = http.post(format!("{base}/v1/workspaces/w/check")).bearer_auth(&key).json(&check).send().await;
     assert_eq!(resp.unwrap().status(), 200);

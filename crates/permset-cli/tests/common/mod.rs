@@ -74,6 +74,29 @@ pub fn permset(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_permset")).args(args).output().unwrap()
 }
 
+/// A successful run's standard output (the run's stderr in the failure message otherwise).
+pub fn stdout_of(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// A `permset serve` on a new SQLite file in `dir` with `workspace` made
+/// and `yaml` applied: the server, its base URL and the workspace's key.
+pub async fn serve_applied(
+    dir: &Path,
+    http: &reqwest::Client,
+    workspace: &str,
+    yaml: &str,
+) -> (Server, String, String) {
+    let database = format!("sqlite://{}", dir.join("db.sqlite").display());
+    let key = first_key(&database, workspace);
+    let mut server = Server::start(&database, dir, "serve", &[], &[]);
+    server.wait_for(http, "/healthz").await;
+    let base = server.base.clone();
+    apply(http, &base, &key, workspace, yaml).await;
+    (server, base, key)
+}
+
 /// The first key of `workspace`, made straight in the database (this creates the workspace).
 pub fn first_key(database: &str, workspace: &str) -> String {
     let out = permset(&["keys", "create", "--workspace", workspace, "--database", database]);
