@@ -14,15 +14,15 @@
 //! route's start to drawn), and typing into the page's filter. It prints the
 //! median and range of each over `--runs` runs (docs/BENCHMARKS.md).
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use permset_bench::model_with;
 use permset_store::{KeySpec, Store};
+
+use super::serving::serve_in;
 
 /// Options of `console`.
 #[derive(Debug, clap::Args)]
@@ -96,19 +96,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         anyhow::Ok((store, secret))
     })?;
     eprintln!("store: workspace applied, key created ({:.1?})", t.elapsed());
-    let (ready_tx, ready_rx) = mpsc::channel::<SocketAddr>();
-    server_rt.spawn(async move {
-        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        let options = permset_server::ServeOptions::default();
-        if let Err(error) = permset_server::serve_with(store, addr, options, move |a| {
-            let _ = ready_tx.send(a);
-        })
-        .await
-        {
-            eprintln!("error: serve: {error}");
-        }
-    });
-    let addr = ready_rx.recv_timeout(Duration::from_secs(30)).context("the server did not start")?;
+    let addr = serve_in(&server_rt, store, permset_server::ServeOptions::default(), Duration::from_secs(30))?;
     eprintln!("server: listening on {addr}; driving {} ...", args.chromium.display());
 
     // The browser runs as a child; the server keeps answering on its own runtime meanwhile.

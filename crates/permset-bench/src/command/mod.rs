@@ -8,6 +8,7 @@ pub(crate) mod memory;
 pub(crate) mod process;
 pub(crate) mod propagation;
 pub(crate) mod server;
+pub(crate) mod serving;
 pub(crate) mod simulate;
 pub(crate) mod soak;
 pub(crate) mod tenants;

@@ -40,6 +40,7 @@ pub(crate) fn cpu_time() -> Result<Duration> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -25,9 +25,7 @@
 //! The load generator shares the machine's cores with the server, so the
 //! figures are a lower bound of what the server does alone.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
@@ -39,6 +37,7 @@ use permset_store::{KeySpec, Store};
 use serde_json::{json, Value};
 
 use super::process::cpu_time;
+use super::serving::serve_in;
 
 /// Options of `server`.
 #[derive(Debug, clap::Args)]
@@ -136,7 +135,6 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     })?;
     let snapshot = server_rt.block_on(store.snapshot(WORKSPACE))?;
     eprintln!("store: workspace applied, service key created ({:.1?})", t.elapsed());
-    let (ready_tx, ready_rx) = mpsc::channel::<SocketAddr>();
     let serving = store.clone();
     let options = permset_server::ServeOptions {
         usage: permset_server::UsageSettings {
@@ -146,17 +144,7 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         },
         ..Default::default()
     };
-    server_rt.spawn(async move {
-        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        if let Err(error) = permset_server::serve_with(serving, addr, options, move |a| {
-            let _ = ready_tx.send(a);
-        })
-        .await
-        {
-            eprintln!("error: serve: {error}");
-        }
-    });
-    let addr = ready_rx.recv_timeout(Duration::from_secs(30)).context("the server did not start")?;
+    let addr = serve_in(&server_rt, serving, options, Duration::from_secs(30))?;
     eprintln!("server: listening on {addr}");
 
     let bodies = Bodies::new(&w, args.batch)?;

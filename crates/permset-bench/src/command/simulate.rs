@@ -20,8 +20,6 @@
 //! parts on their own (the profile of where the time goes).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
@@ -32,6 +30,8 @@ use permset_core::{
 };
 use permset_store::{DecisionLogEntry, KeySpec, Store};
 use serde_json::{json, Value};
+
+use super::serving::serve_in;
 
 /// Options of `simulate`.
 #[derive(Debug, clap::Args)]
@@ -194,19 +194,8 @@ pub(crate) fn run(args: &Args) -> Result<()> {
 
     let (change, held) = role_edit(snapshot.model(), Utc::now())?;
     let body = serde_json::to_vec(&change)?;
-    let (ready_tx, ready_rx) = mpsc::channel::<SocketAddr>();
-    let serving = store.clone();
-    rt.spawn(async move {
-        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        if let Err(error) = permset_server::serve(serving, addr, move |a| {
-            let _ = ready_tx.send(a);
-        })
-        .await
-        {
-            eprintln!("error: serve: {error}");
-        }
-    });
-    let addr = ready_rx.recv_timeout(Duration::from_secs(30)).context("the server did not start")?;
+    let addr =
+        serve_in(&rt, store.clone(), permset_server::ServeOptions::default(), Duration::from_secs(30))?;
     let url = format!("http://{addr}/v1/workspaces/{WORKSPACE}/simulate");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build()?;
     let post = || async {

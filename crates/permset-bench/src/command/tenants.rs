@@ -23,8 +23,6 @@
 //! includes populating the store). Latencies include the HTTP round trip
 //! over loopback and the key lookup.
 
-use std::net::SocketAddr;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
@@ -36,6 +34,7 @@ use rand::SeedableRng;
 use serde_json::{json, Value};
 
 use super::process::{mib, status_bytes};
+use super::serving::serve_in;
 
 /// Options of `tenants`.
 #[derive(Debug, clap::Args)]
@@ -136,24 +135,13 @@ pub(crate) fn run(args: &Args) -> Result<()> {
     eprintln!("store: reopened in {open_for:.1?}");
 
     let rss_before = status_bytes("VmRSS")?;
-    let (ready_tx, ready_rx) = mpsc::channel::<SocketAddr>();
     let options = permset_server::ServeOptions {
         snapshot_memory: (args.budget_mb > 0).then_some(args.budget_mb << 20),
         usage: permset_server::UsageSettings { enabled: false, ..Default::default() },
         ..Default::default()
     };
     let serving = store.clone();
-    server_rt.spawn(async move {
-        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        if let Err(error) = permset_server::serve_with(serving, addr, options, move |a| {
-            let _ = ready_tx.send(a);
-        })
-        .await
-        {
-            eprintln!("error: serve: {error}");
-        }
-    });
-    let addr = ready_rx.recv_timeout(Duration::from_secs(60)).context("the server did not start")?;
+    let addr = serve_in(&server_rt, serving, options, Duration::from_secs(60))?;
     let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let http = reqwest::Client::builder().tcp_nodelay(true).timeout(Duration::from_secs(30)).build()?;
     let base = format!("http://{addr}");
