@@ -118,7 +118,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Page, StoreError> {
         let actor: Actor<'_> = actor.into();
-        let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+        let limit = query.page_size();
         let plan = self.list_plan(snapshot, actor, object, query, now)?;
         let (records, more) =
             self.fetch_page(snapshot.workspace(), &plan, query.after.as_deref(), limit).await?;
@@ -139,7 +139,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, StoreError> {
         let plan = self.list_plan(snapshot, actor.into(), object, query, now)?;
-        let limit = query.limit.unwrap_or(50).clamp(1, 1000) + 1;
+        let limit = query.page_size() + 1;
         let Some(sql) = plan.statement(self.dialect, limit, true) else {
             return Ok(vec!["no statement: the predicate matches nothing".to_owned()]);
         };

@@ -54,6 +54,13 @@ pub struct ListQuery {
     pub limit: Option<u32>,
 }
 
+impl ListQuery {
+    /// The page size this query asks for, within 1..=1000 (50 when unset).
+    pub(crate) fn page_size(&self) -> u32 {
+        self.limit.unwrap_or(50).clamp(1, 1000)
+    }
+}
+
 /// One page of records, in id order.
 #[derive(Debug, Clone, Serialize)]
 pub struct Page {
