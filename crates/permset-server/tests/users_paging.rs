@@ -153,6 +153,12 @@ async fn without_users_view_every_page_is_refused_alike() {
         let resp = ria.get(path).await;
         assert_eq!((resp.status, &resp.json), (unpaged.status, &unpaged.json), "{path}: {}", resp.text);
     }
+    // One user's record now carries its direct assignments (with expiry): still only for users_view
+    // or the user itself.
+    let other = ria.get("users/olivia").await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN, "{}", other.text);
+    let own = ria.get("users/ria").await;
+    assert_eq!(own.ok(StatusCode::OK)["assignments"], json!([{ "role": "role_reader" }]));
     // Role summaries: ria reads them, but who holds a role is not hers to count.
     let resp = ria.get("roles?view=summary").await;
     let roles = resp.ok(StatusCode::OK)["roles"].as_array().unwrap().clone();
