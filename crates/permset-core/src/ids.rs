@@ -59,7 +59,33 @@ pub struct PermId {
     generation: u64,
 }
 
+impl UserId {
+    /// The user's position in the snapshot that made the handle.
+    pub(crate) fn index(self) -> u32 {
+        self.index
+    }
+
+    /// Whether the user's roles in force are the same at every time (no
+    /// expiring assignment), or the user is an account owner: then which
+    /// grant decides a role-level question does not depend on when it is asked.
+    pub(crate) fn timeless(self) -> bool {
+        self.fast != BY_TIME
+    }
+}
+
+impl PermId {
+    /// The permission's position in the snapshot that made the handle.
+    pub(crate) fn index(self) -> PermIdx {
+        self.index
+    }
+}
+
 impl Snapshot {
+    /// Whether a handle was made by this snapshot.
+    pub(crate) fn issued(&self, user: UserId, perm: PermId) -> bool {
+        user.generation == self.generation && perm.generation == self.generation
+    }
+
     /// The handle of a user key, valid for this snapshot only.
     pub fn user_id(&self, user: &str) -> Option<UserId> {
         let index = *self.user_ids.get(user)?;
@@ -92,7 +118,7 @@ impl Snapshot {
         now: DateTime<Utc>,
     ) -> Decision {
         // INVARIANT: an index is only meaningful in the snapshot that issued it.
-        if user.generation != self.generation || perm.generation != self.generation {
+        if !self.issued(user, perm) {
             return Decision::DENY;
         }
         // Role-level: everything needed is in the handles (valid: same generation).

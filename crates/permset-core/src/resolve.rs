@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use crate::ids::{PermId, UserId};
 use crate::snapshot::Snapshot;
 use crate::suggest::nearest;
 
@@ -48,20 +49,22 @@ impl fmt::Display for UnknownName {
 impl std::error::Error for UnknownName {}
 
 impl Snapshot {
-    /// `Ok` when `name` is a permission of this workspace (an alias counts).
-    pub fn resolve_permission(&self, name: &str) -> Result<(), UnknownName> {
-        if self.perm_ids.contains_key(name) {
-            return Ok(());
+    /// The handle of `name` when it is a permission of this workspace (an
+    /// alias counts), so that the caller decides on it without looking the
+    /// name up again.
+    pub fn resolve_permission(&self, name: &str) -> Result<PermId, UnknownName> {
+        if let Some(id) = self.perm_id(name) {
+            return Ok(id);
         }
         // Suggest canonical names only: an alias is never the better spelling.
         let suggestion = nearest(name, self.permission_names()).map(str::to_owned);
         Err(UnknownName { kind: NameKind::Permission, name: name.to_owned(), suggestion })
     }
 
-    /// `Ok` when `name` is a user of this workspace.
-    pub fn resolve_user(&self, name: &str) -> Result<(), UnknownName> {
-        if self.user(name).is_some() {
-            return Ok(());
+    /// The handle of `name` when it is a user of this workspace.
+    pub fn resolve_user(&self, name: &str) -> Result<UserId, UnknownName> {
+        if let Some(id) = self.user_id(name) {
+            return Ok(id);
         }
         let suggestion = nearest(name, self.user_ids.keys()).map(str::to_owned);
         Err(UnknownName { kind: NameKind::User, name: name.to_owned(), suggestion })
@@ -81,9 +84,9 @@ mod tests {
     #[test]
     fn known_names_and_aliases_resolve() {
         let s = snapshot();
-        assert_eq!(s.resolve_permission("customers_view"), Ok(()));
-        assert_eq!(s.resolve_permission("customers_edit"), Ok(()));
-        assert_eq!(s.resolve_user("rita"), Ok(()));
+        assert_eq!(s.resolve_permission("customers_view").ok(), s.perm_id("customers_view"));
+        assert_eq!(s.resolve_permission("customers_edit").ok(), s.perm_id("customers_update"));
+        assert_eq!(s.resolve_user("rita").ok(), s.user_id("rita"));
     }
 
     #[test]

@@ -10,7 +10,10 @@
 //! same assignments in the same order, but it allocates nothing and yields
 //! a [`UsageKey`] of the snapshot's interned positions (user, permission,
 //! role, team, limit) that [`Snapshot::usage_names`] turns into names when
-//! the counters are written. The decision itself cannot name the grant:
+//! the counters are written. A role-level allow of a user whose roles do
+//! not depend on the time is not walked at all when counted: its key says
+//! so ([`Credit::Module`]), and the walk is done once per key when it is
+//! named, not once per decision. The decision itself cannot name the grant:
 //! `check` answers from the role set's bitsets, which say *that* some role
 //! allows, not which one comes first in assignment order.
 
@@ -20,6 +23,7 @@ use chrono::{DateTime, Utc};
 
 use crate::decide::Request;
 use crate::explain::Assigned;
+use crate::ids::{PermId as PermHandle, UserId};
 use crate::snapshot::{CompiledAccess, CompiledUser, PermId, RoleIdx, Snapshot, Via};
 use crate::Record;
 
@@ -64,6 +68,10 @@ enum Credit {
     Owner,
     /// An allow of this role, held directly (`team: None`) or via a team.
     Grant { role: RoleIdx, team: Option<u32>, access: Matched },
+    /// A role-level allow of a user whose roles in force are the same at
+    /// every time: the grant is the module-level walk's at any time, so it
+    /// is worked out when the key is named rather than on every decision.
+    Module,
     /// An allow no grant explains (cannot happen while `check` and the walk
     /// agree; counted rather than lost).
     Unattributed,
@@ -135,17 +143,38 @@ impl Snapshot {
     ///
     /// [`deciding_grant`]: Snapshot::deciding_grant
     pub fn usage_key(&self, request: &Request<'_>, allowed: bool) -> Option<UsageKey> {
-        let &index = self.user_ids.get(request.user)?;
-        let user = self.users.get(index as usize)?;
-        let &perm = self.perm_ids.get(request.permission)?;
-        let credit = if allowed {
-            self.credit(user, perm, request.record, request.now)
-                .or_else(|| self.credit(user, perm, None, request.now))
-                .unwrap_or(Credit::Unattributed)
-        } else {
-            Credit::Deny
+        let user = self.user_id(request.user)?;
+        let perm = self.perm_id(request.permission)?;
+        self.usage_key_ids(user, perm, request.record, request.now, allowed)
+    }
+
+    /// [`Snapshot::usage_key`] for pre-resolved handles (the server counts
+    /// what it resolved and decided on). `None` for another snapshot's handles.
+    pub fn usage_key_ids(
+        &self,
+        user: UserId,
+        perm: PermHandle,
+        record: Option<&Record>,
+        now: DateTime<Utc>,
+        allowed: bool,
+    ) -> Option<UsageKey> {
+        if !self.issued(user, perm) {
+            return None;
+        }
+        let index = user.index();
+        let compiled = self.users.get(index as usize)?;
+        let perm_index = perm.index();
+        // Only an object's permission is decided on a record (as in `requirements`).
+        let record = record.filter(|_| self.perm(perm_index).is_some_and(|p| p.is_object));
+        let credit = match (allowed, record) {
+            (false, _) => Credit::Deny,
+            (true, None) if user.timeless() => Credit::Module,
+            (true, _) => self
+                .credit(compiled, perm_index, record, now)
+                .or_else(|| self.credit(compiled, perm_index, None, now))
+                .unwrap_or(Credit::Unattributed),
         };
-        Some(UsageKey { generation: self.generation, user: index, perm, credit })
+        Some(UsageKey { generation: self.generation, user: index, perm: perm_index, credit })
     }
 
     /// The names of a key this snapshot issued; `None` for another snapshot's.
@@ -153,9 +182,17 @@ impl Snapshot {
         if key.generation != self.generation {
             return None;
         }
-        let user = self.user_key(self.users.get(key.user as usize)?);
+        let compiled_user = self.users.get(key.user as usize)?;
+        let user = self.user_key(compiled_user);
         let permission = self.perm(key.perm)?.name.as_str();
-        let (allowed, grant) = match key.credit {
+        let credit = match key.credit {
+            // The user's roles are the same at every time: any time walks them.
+            Credit::Module => self
+                .credit(compiled_user, key.perm, None, DateTime::UNIX_EPOCH)
+                .unwrap_or(Credit::Unattributed),
+            credit => credit,
+        };
+        let (allowed, grant) = match credit {
             Credit::Deny => (false, None),
             Credit::Unattributed => (true, None),
             Credit::Owner => (true, Some(GrantUse { role: None, access: "all".to_owned(), team: None })),
@@ -175,6 +212,8 @@ impl Snapshot {
                 let team = team.map(|t| self.team_key(t).to_owned());
                 (true, Some(GrantUse { role: Some(compiled.key.clone()), access, team }))
             }
+            // `credit` walks to a grant, never to another deferred key.
+            Credit::Module => return None,
         };
         Some(UsageNames { user, permission, allowed, grant })
     }
@@ -185,6 +224,7 @@ impl Snapshot {
     /// with a limit matching the record; without a record, `all` anywhere
     /// beats the first limited grant. A role held twice is met first through
     /// its first assignment in force, which is the one explain names.
+    /// `record` is given only for an object's permission (as in `requirements`).
     fn credit(
         &self,
         user: &CompiledUser,
@@ -195,8 +235,6 @@ impl Snapshot {
         if user.account_owner {
             return Some(Credit::Owner);
         }
-        // Only an object's permission is decided on a record (as in `requirements`).
-        let record = record.filter(|_| self.perm(perm).is_some_and(|p| p.is_object));
         let ctx = self.user_context(user);
         self.with_role_set(user.index, now, |set| {
             let mut limited = None;

@@ -639,9 +639,7 @@ proptest! {
     #[test]
     fn check_allowed_matches_reference(spec in workspace_spec(), reqs in requests()) {
         let model = build(&spec);
-        let snapshot = compile(&spec, &model);
-        prop_assume!(snapshot.is_some());
-        let snapshot = snapshot.unwrap();
+        let Some(snapshot) = compile(&spec, &model) else { return Ok(()) };
         let reference = Reference::new(&model);
         for r in &reqs {
             let (user, perm, now) = (user_key(r.user), permission_name(r.permission), hours(r.now));
@@ -663,9 +661,7 @@ proptest! {
     #[test]
     fn check_limited_matches_reference(spec in workspace_spec(), reqs in requests()) {
         let model = build(&spec);
-        let snapshot = compile(&spec, &model);
-        prop_assume!(snapshot.is_some());
-        let snapshot = snapshot.unwrap();
+        let Some(snapshot) = compile(&spec, &model) else { return Ok(()) };
         let reference = Reference::new(&model);
         for r in &reqs {
             let (user, perm, now) = (user_key(r.user), permission_name(r.permission), hours(r.now));
@@ -693,9 +689,7 @@ proptest! {
     #[test]
     fn field_level_matches_reference(spec in workspace_spec(), picks in prop::collection::vec((0..7usize, 0..FIELDS.len(), prop::sample::select(vec![-72i64, -1, 0, 1, 72])), 40)) {
         let model = build(&spec);
-        let snapshot = compile(&spec, &model);
-        prop_assume!(snapshot.is_some());
-        let snapshot = snapshot.unwrap();
+        let Some(snapshot) = compile(&spec, &model) else { return Ok(()) };
         let reference = Reference::new(&model);
         for (u, f, h) in picks {
             let (object, field) = FIELDS[f];
@@ -709,9 +703,7 @@ proptest! {
     #[test]
     fn view_predicate_matches_reference(spec in workspace_spec(), picks in prop::collection::vec((0..7usize, 0..OBJECTS.len(), record_spec(), prop::sample::select(vec![-72i64, -1, 0, 1, 72])), 40)) {
         let model = build(&spec);
-        let snapshot = compile(&spec, &model);
-        prop_assume!(snapshot.is_some());
-        let snapshot = snapshot.unwrap();
+        let Some(snapshot) = compile(&spec, &model) else { return Ok(()) };
         let reference = Reference::new(&model);
         for (u, o, rec, h) in picks {
             let (user, object) = (user_key(u), OBJECTS[o]);
@@ -726,9 +718,7 @@ proptest! {
     #[test]
     fn may_list_matches_reference(spec in workspace_spec(), picks in prop::collection::vec((0..7usize, 0..OBJECTS.len(), prop::sample::select(vec![-72i64, 0, 72])), 10)) {
         let model = build(&spec);
-        let snapshot = compile(&spec, &model);
-        prop_assume!(snapshot.is_some());
-        let snapshot = snapshot.unwrap();
+        let Some(snapshot) = compile(&spec, &model) else { return Ok(()) };
         let reference = Reference::new(&model);
         for (u, o, h) in picks {
             let (user, object) = (user_key(u), OBJECTS[o]);
@@ -789,6 +779,35 @@ proptest! {
             prop_assert_eq!(&names.grant, &expected, "{} {} record={:?} now={}\n{}", user, perm, rec, now,
                 permset_core::to_workspace_file(&model));
             prop_assert_eq!((names.user, Some(names.permission), names.allowed), (user, snapshot.canonical_permission(&perm), allowed));
+        }
+    }
+
+    /// What the server decides and counts on (handles resolved once, and a
+    /// key's scope role by name) answers exactly what the name API answers.
+    #[test]
+    fn scoped_handles_match_names(spec in workspace_spec(), reqs in requests(), scope in 0..12usize) {
+        let model = build(&spec);
+        let Some(snapshot) = compile(&spec, &model) else { return Ok(()) };
+        let scope_role = match scope {
+            0 => None,
+            11 => Some("no_such_role".to_owned()),
+            k => Some(role_key(&spec, k - 1)),
+        };
+        for r in &reqs {
+            let (user, perm, now) = (user_key(r.user), permission_name(r.permission), hours(r.now));
+            let object = object_of(&perm);
+            let rec = r.record.as_ref().map(|spec| record(spec, object));
+            let bef = r.before.as_ref().map(|before| record(&before_of(&r.record.clone().unwrap_or_default(), before), object));
+            let request = Request { user, permission: &perm, record: rec.as_ref(), before: bef.as_ref(), now };
+            let (Some(user_id), Some(perm_id)) = (snapshot.user_id(user), snapshot.perm_id(&perm)) else { continue };
+            let by_name = snapshot.check_scoped(&request, scope_role.as_deref());
+            let by_ids = snapshot.check_scoped_ids(user_id, perm_id, rec.as_ref(), bef.as_ref(), now, scope_role.as_deref());
+            prop_assert_eq!(by_ids, by_name, "{} {} scope={:?}", user, perm, scope_role);
+            let allowed = by_name.is_allowed();
+            prop_assert_eq!(
+                snapshot.usage_key_ids(user_id, perm_id, rec.as_ref(), now, allowed),
+                snapshot.usage_key(&request, allowed)
+            );
         }
     }
 }
