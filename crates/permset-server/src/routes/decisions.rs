@@ -12,7 +12,7 @@ use std::time::Instant;
 use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use permset_core::{Actor, Request, Snapshot};
+use permset_core::{Actor, PermId, Request, Snapshot, UsageKey, UserId};
 use permset_store::DecisionLogEntry;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -133,16 +133,41 @@ fn request<'r>(actor: Actor<'r>, req: &'r CheckRequest, now: DateTime<Utc>) -> R
     }
 }
 
-/// The names of a request, resolved: an unknown user or permission is an
-/// input error with the nearest name (422), not the quiet deny `check` gives.
-fn resolve(snapshot: &Snapshot, actor: Actor<'_>, req: &CheckRequest) -> Result<(), ApiError> {
-    snapshot.resolve_user(actor.user).map_err(|e| ApiError::unknown_name(&e))?;
-    snapshot.resolve_permission(&req.permission).map_err(|e| ApiError::unknown_name(&e))
+/// The names of a request, resolved to the snapshot's handles: an unknown
+/// user or permission is an input error with the nearest name (422), not
+/// the quiet deny `check` gives. Deciding and counting then use the handles,
+/// so each name is looked up once per request.
+fn resolve(snapshot: &Snapshot, actor: Actor<'_>, req: &CheckRequest) -> Result<Handles, ApiError> {
+    let user = snapshot.resolve_user(actor.user).map_err(|e| ApiError::unknown_name(&e))?;
+    let perm = snapshot.resolve_permission(&req.permission).map_err(|e| ApiError::unknown_name(&e))?;
+    Ok(Handles { user, perm })
 }
 
-fn decide(snapshot: &Snapshot, request: &Request<'_>, scope: Option<&str>) -> Decided {
-    let decision = snapshot.check_scoped(request, scope);
+/// A request's user and permission, resolved in the snapshot deciding it.
+#[derive(Clone, Copy)]
+struct Handles {
+    user: UserId,
+    perm: PermId,
+}
+
+fn decide(snapshot: &Snapshot, ids: Handles, request: &Request<'_>, scope: Option<&str>) -> Decided {
+    let decision =
+        snapshot.check_scoped_ids(ids.user, ids.perm, request.record, request.before, request.now, scope);
     Decided { allowed: decision.is_allowed(), limited: decision.is_limited() }
+}
+
+/// The key a decision is counted under (`None` when usage is off).
+fn usage_key(
+    state: &AppState,
+    snapshot: &Snapshot,
+    ids: Handles,
+    request: &Request<'_>,
+    allowed: bool,
+) -> Option<UsageKey> {
+    if !state.counting() {
+        return None;
+    }
+    snapshot.usage_key_ids(ids.user, ids.perm, request.record, request.now, allowed)
 }
 
 /// May this user do this?
@@ -160,14 +185,14 @@ pub(crate) async fn check(
     let started = Instant::now();
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     let actor = subject(&caller, &snapshot, req.user.as_deref())?;
-    resolve(&snapshot, actor, &req)?;
+    let ids = resolve(&snapshot, actor, &req)?;
     let now = Utc::now();
     let asked = request(actor, &req, now);
-    let item = decide(&snapshot, &asked, actor.scope);
+    let item = decide(&snapshot, ids, &asked, actor.scope);
     state.metrics().decision(item.allowed);
     state.metrics().check_latency(started.elapsed().as_micros() as u64);
-    if state.counting() {
-        state.count(&snapshot, &asked, item.allowed);
+    if let Some(key) = usage_key(&state, &snapshot, ids, &asked, item.allowed) {
+        state.count_all(&snapshot, &[key]);
         // Single checks are logged (off the hot path); batches are bulk traffic and are counted only.
         let record_id =
             req.record.as_ref().and_then(|r| r.get("id")).and_then(|v| v.as_str()).map(str::to_owned);
@@ -214,13 +239,11 @@ pub(crate) async fn check_batch(
         }
         let actor = subject(&caller, &snapshot, req.user.as_deref())?;
         let item = match resolve(&snapshot, actor, req) {
-            Ok(()) => {
+            Ok(ids) => {
                 let asked = request(actor, req, now);
-                let decided = decide(&snapshot, &asked, actor.scope);
+                let decided = decide(&snapshot, ids, &asked, actor.scope);
                 *(if decided.allowed { &mut allowed } else { &mut denied }) += 1;
-                if state.counting() {
-                    counted.extend(snapshot.usage_key(&asked, decided.allowed));
-                }
+                counted.extend(usage_key(&state, &snapshot, ids, &asked, decided.allowed));
                 BatchItem::Decision(decided)
             }
             Err(error) => BatchItem::Error { error: error.detail() },
@@ -248,14 +271,15 @@ pub(crate) async fn explain(
 ) -> Result<Json<Value>, ApiError> {
     let snapshot = state.snapshot(&caller.workspace, caller.at_least).await?;
     let actor = subject(&caller, &snapshot, req.user.as_deref())?;
-    resolve(&snapshot, actor, &req)?;
+    let ids = resolve(&snapshot, actor, &req)?;
     let request = request(actor, &req, Utc::now());
     let mut explanation = snapshot.explain(&request, &[]);
     if let Some(scope) = actor.scope {
         // The key's scope can only narrow: report the scoped decision.
         explanation.decision = snapshot.check_scoped(&request, Some(scope));
     }
-    state.count(&snapshot, &request, explanation.decision.is_allowed());
+    let counted = usage_key(&state, &snapshot, ids, &request, explanation.decision.is_allowed());
+    state.count_all(&snapshot, counted.as_slice());
     let mut body = serde_json::to_value(&explanation).map_err(|e| ApiError::internal(&e))?;
     if let Some(map) = body.as_object_mut() {
         map.insert("text".into(), Value::String(explanation.to_string()));
