@@ -16,7 +16,6 @@
 //! holds at most one snapshot per workspace).
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -78,7 +77,7 @@ impl Tally {
 }
 
 /// Adds a tally to a named map.
-fn merge(into: &mut HashMap<Named, Tally>, key: Named, tally: Tally) {
+fn merge(into: &mut FxHashMap<Named, Tally>, key: Named, tally: Tally) {
     match into.entry(key) {
         Entry::Occupied(mut e) => e.get_mut().add(tally.uses, tally.last),
         Entry::Vacant(e) => {
@@ -98,7 +97,7 @@ struct Group {
 
 impl Group {
     /// Spells the counts out into `into`.
-    fn name_into(self, into: &mut HashMap<Named, Tally>) {
+    fn name_into(self, into: &mut FxHashMap<Named, Tally>) {
         let workspace = self.snapshot.workspace();
         for ((hour, key), tally) in self.counts {
             // A key always names in its own snapshot; one that does not is dropped, not misattributed.
@@ -134,7 +133,7 @@ impl Group {
 #[derive(Default)]
 struct Shard {
     groups: FxHashMap<usize, Group>,
-    named: HashMap<Named, Tally>,
+    named: FxHashMap<Named, Tally>,
 }
 
 impl Shard {
@@ -212,9 +211,9 @@ impl Counters {
 
     /// Takes every shard's counters, named and merged (the locks are held
     /// only to take them, not while naming).
-    fn take(&self) -> HashMap<Named, Tally> {
+    fn take(&self) -> FxHashMap<Named, Tally> {
         let taken: Vec<Shard> = self.shards.iter().map(|shard| std::mem::take(&mut *lock(shard))).collect();
-        let mut out = HashMap::new();
+        let mut out = FxHashMap::default();
         for shard in taken {
             for (key, tally) in shard.named {
                 merge(&mut out, key, tally);
@@ -226,11 +225,22 @@ impl Counters {
         out
     }
 
-    /// Puts named counters back (after a failed write).
-    fn put_back(&self, counts: HashMap<Named, Tally>) {
+    /// Puts counters back (after a failed write).
+    fn put_back(&self, rows: Vec<UsageCount>) {
         let Some(shard) = self.shards.first() else { return };
         let mut shard = lock(shard);
-        for (key, tally) in counts {
+        for row in rows {
+            let tally = Tally { uses: row.uses, last: row.last_at };
+            let key = Named {
+                workspace: row.workspace,
+                hour: row.hour,
+                user: row.user,
+                permission: row.permission,
+                role: row.role,
+                access: row.access,
+                via: row.via,
+                allowed: row.allowed,
+            };
             merge(&mut shard.named, key, tally);
         }
     }
@@ -242,24 +252,25 @@ impl Counters {
         store: &Store,
         settings: &UsageSettings,
     ) -> Result<(), permset_store::StoreError> {
-        let taken = self.take();
-        let rows: Vec<UsageCount> = taken
-            .iter()
+        // The names move into the rows (a flush carries one row per distinct key).
+        let rows: Vec<UsageCount> = self
+            .take()
+            .into_iter()
             .map(|(k, tally)| UsageCount {
-                workspace: k.workspace.clone(),
+                workspace: k.workspace,
                 hour: k.hour,
-                user: k.user.clone(),
-                permission: k.permission.clone(),
-                role: k.role.clone(),
-                access: k.access.clone(),
-                via: k.via.clone(),
+                user: k.user,
+                permission: k.permission,
+                role: k.role,
+                access: k.access,
+                via: k.via,
                 allowed: k.allowed,
                 uses: tally.uses,
                 last_at: tally.last,
             })
             .collect();
         if let Err(error) = store.add_usage(&rows).await {
-            self.put_back(taken);
+            self.put_back(rows);
             return Err(error);
         }
         let cutoff = Utc::now() - chrono::Duration::days(i64::from(settings.retention_days));
