@@ -2,10 +2,12 @@
 //! `valgrind --tool=callgrind`: compiles the benchmark workspace, then runs
 //! every request `ROUNDS` times through `Snapshot::check` by name (`role`,
 //! `record`), or through `Snapshot::check_ids` with the names resolved
-//! before the measured loop (`role-ids`, `record-ids`).
+//! before the measured loop (`role-ids`, `record-ids`), or through
+//! `Snapshot::check` followed by `Snapshot::usage_key`, as the server
+//! counts a decision (`role-usage`, `record-usage`).
 //!
 //! `cargo build --release -p permset-bench --example hot_path &&
-//! valgrind --tool=callgrind --toggle-collect='*run_checks*' target/release/examples/hot_path [role|record|role-ids|record-ids] [users]`
+//! valgrind --tool=callgrind --toggle-collect='*run_checks*' target/release/examples/hot_path [role|record|role-ids|record-ids|role-usage|record-usage] [users]`
 
 use std::hint::black_box;
 
@@ -33,6 +35,8 @@ fn main() {
             })
             .collect();
         run_checks_ids(&snapshot, &w, &ids)
+    } else if which.ends_with("-usage") {
+        run_checks_counted(&snapshot, &w, &requests)
     } else {
         run_checks(&snapshot, &w, &requests)
     };
@@ -75,6 +79,32 @@ fn run_checks_ids(
         for &(user, perm, record, before) in ids {
             let decision = snapshot.check_ids(black_box(user), black_box(perm), record, before, w.now);
             allowed += usize::from(black_box(decision).is_allowed());
+        }
+    }
+    allowed
+}
+
+/// The measured part with each decision's usage key built as the server does
+/// (`--toggle-collect='*run_checks*'` matches it too).
+#[inline(never)]
+fn run_checks_counted(
+    snapshot: &Snapshot,
+    w: &permset_bench::Workload,
+    requests: &[&permset_bench::BenchRequest],
+) -> usize {
+    let mut allowed = 0usize;
+    for _ in 0..ROUNDS {
+        for r in requests {
+            let request = Request {
+                user: &r.user,
+                permission: &r.permission,
+                record: r.record.and_then(|i| w.records.get(i)),
+                before: r.before.and_then(|i| w.records.get(i)),
+                now: w.now,
+            };
+            let decision = black_box(snapshot.check(black_box(&request)));
+            black_box(snapshot.usage_key(&request, decision.is_allowed()));
+            allowed += usize::from(decision.is_allowed());
         }
     }
     allowed

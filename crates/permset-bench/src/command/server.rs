@@ -72,6 +72,14 @@ pub(crate) struct Args {
     /// Seconds between usage flushes (a long one leaves only the per-decision cost in the run).
     #[arg(long, default_value_t = 5)]
     usage_flush_seconds: u64,
+    /// Post exactly this many batches in the throughput phase, with no time
+    /// cap: a fixed amount of work, for counting instructions under
+    /// `valgrind --tool=callgrind` (where the time caps would cut the phase short).
+    #[arg(long)]
+    batches: Option<usize>,
+    /// Seconds of the latency phase (0 skips it).
+    #[arg(long)]
+    latency_seconds: Option<u64>,
 }
 
 const WORKSPACE: &str = "bench";
@@ -94,7 +102,7 @@ struct Row {
 }
 
 pub(crate) fn run(args: &Args) -> Result<()> {
-    let plan = if args.quick {
+    let mut plan = if args.quick {
         Plan {
             batches: 400,
             throughput_cap: Duration::from_secs(8),
@@ -109,6 +117,13 @@ pub(crate) fn run(args: &Args) -> Result<()> {
             warmup: 40,
         }
     };
+    if let Some(batches) = args.batches {
+        plan.batches = batches;
+        plan.throughput_cap = Duration::from_secs(24 * 3600);
+    }
+    if let Some(seconds) = args.latency_seconds {
+        plan.latency_for = Duration::from_secs(seconds);
+    }
     if args.batch == 0 || args.batch > 10_000 {
         bail!("--batch must be 1 to 10000 (the server's limit)");
     }
@@ -197,27 +212,29 @@ pub(crate) fn run(args: &Args) -> Result<()> {
         }),
     }];
 
-    eprintln!(
-        "timing single checks: {}/s open loop for {:?}, {} background batch clients ...",
-        args.rate, plan.latency_for, args.background
-    );
-    let latency = client_rt.block_on(latency_under_load(
-        &target,
-        &bodies,
-        args.rate.max(1),
-        plan.latency_for,
-        args.background,
-    ))?;
-    rows.push(Row {
-        case: "check_latency",
-        stats: summarize(latency.latencies_ns, latency.sent as u64, 1),
-        extra: json!({
-            "rate_per_s": args.rate,
-            "achieved_per_s": (latency.answered as f64 / latency.elapsed.as_secs_f64()).round(),
-            "background_decisions_per_s": latency.background.per_s().round(),
-            "errors": latency.errors + latency.background.errors,
-        }),
-    });
+    if !plan.latency_for.is_zero() {
+        eprintln!(
+            "timing single checks: {}/s open loop for {:?}, {} background batch clients ...",
+            args.rate, plan.latency_for, args.background
+        );
+        let latency = client_rt.block_on(latency_under_load(
+            &target,
+            &bodies,
+            args.rate.max(1),
+            plan.latency_for,
+            args.background,
+        ))?;
+        rows.push(Row {
+            case: "check_latency",
+            stats: summarize(latency.latencies_ns, latency.sent as u64, 1),
+            extra: json!({
+                "rate_per_s": args.rate,
+                "achieved_per_s": (latency.answered as f64 / latency.elapsed.as_secs_f64()).round(),
+                "background_decisions_per_s": latency.background.per_s().round(),
+                "errors": latency.errors + latency.background.errors,
+            }),
+        });
+    }
     drop(client_rt);
     server_rt.block_on(store.close());
     drop(server_rt);
