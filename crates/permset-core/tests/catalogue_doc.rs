@@ -62,7 +62,7 @@ fn system_roles_doc_is_current() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/SYSTEM_ROLES.md");
     let expected = render();
     if std::env::var_os("UPDATE_DOCS").is_some() {
-        std::fs::write(path, &expected).unwrap();
+        std::fs::write(path, &expected).expect("docs/SYSTEM_ROLES.md is writable");
     }
     let actual = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
