@@ -15,7 +15,9 @@ use serde_json::Value;
 use crate::catalogue::{self, all_permissions};
 use crate::condition::{self, CmpOp, Expr, Operand, TypeContext, UserContext};
 use crate::fields::FieldTable;
-use crate::model::{Access, FieldType, Limit, ListVisibility, Model, ObjectDef, Role, Schema, UserKind};
+use crate::model::{
+    Access, Attributes, FieldType, Limit, ListVisibility, Model, ObjectDef, Role, Schema, UserKind,
+};
 use crate::names::NameIndex;
 use crate::role_set::{Grants, RoleSet, UserHot};
 use crate::validate::{self, Diagnostic, Severity};
@@ -186,7 +188,7 @@ pub(crate) struct UserAssignment {
 
 /// A user, compiled: a fixed-size row whose variable parts (team keys,
 /// assignments) live in flat arenas of the snapshot and whose attributes
-/// are one of the snapshot's distinct attribute maps, so a million users
+/// are one of the snapshot's distinct attribute sets, so a million users
 /// cost a million small rows, not millions of allocations. The key is read
 /// back from the user index (`Snapshot::user_key`).
 #[derive(Debug, Clone, Copy)]
@@ -243,8 +245,9 @@ pub struct Snapshot {
     pub(crate) user_teams: Vec<String>,
     /// Every user's assignments, user after user (`CompiledUser::assignments`).
     pub(crate) user_assignments: Vec<UserAssignment>,
-    /// The distinct attribute maps of the users; the first is the empty one.
-    pub(crate) attribute_sets: Vec<BTreeMap<String, Value>>,
+    /// The distinct attribute sets of the users; the first is the empty one.
+    /// The model's users share these (see `share_attributes`).
+    pub(crate) attribute_sets: Vec<Attributes>,
     pub(crate) team_keys: Vec<String>,
     /// Distinct role combinations in force at compile time; `hot[u].role_set` indexes it.
     pub(crate) role_sets: Vec<RoleSet>,
@@ -271,6 +274,7 @@ impl Snapshot {
 
     /// [`Snapshot::compile_at`] for a model the caller no longer needs: the
     /// snapshot keeps it without copying (how the server recompiles after a change).
+    /// Users with equal attributes then share one copy of them in the kept model.
     pub fn compile_owned(model: Model, now: DateTime<Utc>, revision: u64) -> Result<Snapshot, CompileError> {
         let schema = catalogue::merged_schema(&model.schema);
         let system = catalogue::system_roles(&schema);
@@ -511,7 +515,13 @@ impl Builder {
     }
 
     /// Builds the users and moves the model into the snapshot (no copy of it is made).
-    fn finish(self, model: Model, now: DateTime<Utc>, revision: u64, warnings: Vec<Diagnostic>) -> Snapshot {
+    fn finish(
+        self,
+        mut model: Model,
+        now: DateTime<Utc>,
+        revision: u64,
+        warnings: Vec<Diagnostic>,
+    ) -> Snapshot {
         let team_keys: Vec<String> = model.teams.keys().cloned().collect();
         let team_idx: FxHashMap<&str, u32> =
             team_keys.iter().enumerate().map(|(i, k)| (k.as_str(), i as u32)).collect();
@@ -537,7 +547,7 @@ impl Builder {
             user_ids: NameIndex::default(),
             user_teams: Vec::new(),
             user_assignments: Vec::new(),
-            attribute_sets: vec![BTreeMap::new()],
+            attribute_sets: vec![Attributes::new()],
             team_keys: Vec::new(),
             role_sets: Vec::new(),
             single_sets: Vec::new(),
@@ -567,15 +577,16 @@ impl Builder {
         }
         snapshot.single_sets =
             (0..snapshot.roles.len() as RoleIdx).map(|r| snapshot.role_set(Box::new([r]))).collect();
-        snapshot.compile_users(&model, &team_idx, now);
+        let attributes = snapshot.share_attributes(&mut model);
+        snapshot.compile_users(&model, &team_idx, &attributes, now);
         snapshot.team_keys = team_keys;
         snapshot.model = model;
         snapshot
     }
 }
 
-/// Distinct attribute maps, found by a hash of their contents (users in one
-/// region share one map instead of each holding a copy).
+/// Distinct attribute sets, found by a hash of their contents (users in one
+/// region share one set instead of each holding a copy).
 #[derive(Default)]
 struct AttributeSets {
     by_hash: FxHashMap<u64, Vec<u32>>,
@@ -604,17 +615,13 @@ fn hash_value(value: &Value, h: &mut impl std::hash::Hasher) {
 
 impl AttributeSets {
     /// The index of `attributes` in `sets`, added if new.
-    fn intern(
-        &mut self,
-        sets: &mut Vec<BTreeMap<String, Value>>,
-        attributes: &BTreeMap<String, Value>,
-    ) -> u32 {
+    fn intern(&mut self, sets: &mut Vec<Attributes>, attributes: &Attributes) -> u32 {
         use std::hash::{Hash, Hasher};
         if attributes.is_empty() {
             return 0;
         }
         let mut h = rustc_hash::FxHasher::default();
-        for (k, v) in attributes {
+        for (k, v) in attributes.iter() {
             k.hash(&mut h);
             hash_value(v, &mut h);
         }
@@ -630,9 +637,34 @@ impl AttributeSets {
 }
 
 impl Snapshot {
+    /// Finds the users' distinct attribute sets and makes every user of
+    /// `model` share its set's one allocation, so that the model the
+    /// snapshot keeps holds no per-user copy of them (a million users in
+    /// a few regions: a few allocations, not a million). Returns each
+    /// user's set index in `attribute_sets`, in key order.
+    fn share_attributes(&mut self, model: &mut Model) -> Vec<u32> {
+        let mut sets = AttributeSets::default();
+        let mut indexes = Vec::with_capacity(model.users.len());
+        for user in model.users.values_mut() {
+            let i = sets.intern(&mut self.attribute_sets, &user.attributes);
+            if let Some(shared) = self.attribute_sets.get(i as usize) {
+                user.attributes = shared.clone();
+            }
+            indexes.push(i);
+        }
+        indexes
+    }
+
     /// Compiles every user of `model`: its row, its hot row, its role set
     /// (shared with every user holding the same roles) and the user index.
-    fn compile_users(&mut self, model: &Model, team_idx: &FxHashMap<&str, u32>, now: DateTime<Utc>) {
+    /// `attributes` is each user's attribute set, from `share_attributes`.
+    fn compile_users(
+        &mut self,
+        model: &Model,
+        team_idx: &FxHashMap<&str, u32>,
+        attributes: &[u32],
+        now: DateTime<Utc>,
+    ) {
         // Each team's assignments, resolved once rather than once per member.
         let mut team_assignments: Vec<Vec<UserAssignment>> = vec![Vec::new(); team_idx.len()];
         for (team, list) in &model.assignments.teams {
@@ -648,12 +680,11 @@ impl Snapshot {
         self.user_teams.reserve_exact(memberships);
         self.user_assignments.reserve(model.users.len() * 2);
         let mut set_ids: FxHashMap<Box<[RoleIdx]>, u32> = FxHashMap::default();
-        let mut attribute_sets = AttributeSets::default();
         let mut roles: Vec<RoleIdx> = Vec::new();
         let mut teams: Vec<(u32, &str)> = Vec::new();
         // Users and their direct assignments are both sorted by key: walk them together.
         let mut direct = model.assignments.users.iter().peekable();
-        for (key, user) in &model.users {
+        for ((key, user), &attributes) in model.users.iter().zip(attributes) {
             while direct.next_if(|(k, _)| k.as_str() < key.as_str()).is_some() {}
             let assigned = direct.next_if(|(k, _)| *k == key).map(|(_, list)| list);
             let from = self.user_assignments.len() as u32;
@@ -686,7 +717,7 @@ impl Snapshot {
                 index,
                 kind: user.kind,
                 account_owner: user.account_owner,
-                attributes: attribute_sets.intern(&mut self.attribute_sets, &user.attributes),
+                attributes,
                 teams: (teams_from, self.user_teams.len() as u32),
                 assignments: (from, self.user_assignments.len() as u32),
             };
@@ -727,8 +758,8 @@ impl Snapshot {
     }
 
     /// A user's attributes.
-    pub(crate) fn user_attributes(&self, user: &CompiledUser) -> &BTreeMap<String, Value> {
-        static EMPTY: BTreeMap<String, Value> = BTreeMap::new();
+    pub(crate) fn user_attributes(&self, user: &CompiledUser) -> &Attributes {
+        static EMPTY: Attributes = Attributes::new();
         self.attribute_sets.get(user.attributes as usize).unwrap_or(&EMPTY)
     }
 

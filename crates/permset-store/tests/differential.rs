@@ -324,7 +324,7 @@ async fn run_case(b: &Backend, seed: u64) {
     for _ in 0..3 {
         let text = cond(&mut rng, 3, false);
         let expr = condition::compile(&text, &ctx).unwrap_or_else(|e| panic!("filter `{text}`: {e}"));
-        let empty = BTreeMap::new();
+        let empty = permset_core::Attributes::new();
         let user = UserContext { id: "own", teams: &[], attributes: &empty };
         let bound = expr.bind(&user);
         let expected: Vec<String> =

@@ -75,7 +75,7 @@ pub struct UserContext<'a> {
     /// The user's team keys (`user.teams`).
     pub teams: &'a [String],
     /// The user's attributes (`user.<name>`).
-    pub attributes: &'a BTreeMap<String, Value>,
+    pub attributes: &'a crate::Attributes,
 }
 
 /// A condition that does not lex, parse or type-check, with its position.

@@ -81,7 +81,7 @@ fn cmp(left: Operand, op: CmpOp, right: Operand) -> Expr {
 
 struct TestUser {
     teams: Vec<String>,
-    attributes: BTreeMap<String, Value>,
+    attributes: crate::Attributes,
 }
 
 fn test_user() -> TestUser {
