@@ -8,7 +8,9 @@
 //! whenever cedar-policy is linked). Here the entries are one sorted slice
 //! behind an `Arc`: nothing for a user without attributes, one allocation
 //! of exactly the entries otherwise, and users with equal attributes can
-//! share one allocation (the snapshot makes them, see `Snapshot::compile_owned`).
+//! share one allocation: sets built one after another on a thread share
+//! when equal (a small cache of recent sets, see `recent`), and
+//! `Snapshot::compile_owned` makes every user's set the snapshot's copy.
 //! Lookups are a binary search over a handful of entries. Changing a map
 //! copies it (copy on write), which is cheap at these sizes; build large
 //! ones with `collect` rather than by repeated `insert`.
@@ -45,7 +47,12 @@ impl Attributes {
     }
 
     fn from_sorted(entries: Vec<Entry>) -> Self {
-        Attributes { entries: if entries.is_empty() { None } else { Some(entries.into()) } }
+        Attributes { entries: if entries.is_empty() { None } else { Some(recent::shared(entries)) } }
+    }
+
+    /// A hash of the contents: equal sets hash equal.
+    pub(crate) fn content_hash(&self) -> u64 {
+        hash_entries(self.slice())
     }
 
     /// The value of the attribute `name`.
@@ -139,9 +146,81 @@ fn value_heap(value: &Value) -> usize {
     }
 }
 
+fn hash_entries(entries: &[Entry]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    for (k, v) in entries {
+        k.hash(&mut h);
+        hash_value(v, &mut h);
+    }
+    h.finish()
+}
+
+fn hash_value(value: &Value, h: &mut impl std::hash::Hasher) {
+    use std::hash::Hash;
+    match value {
+        Value::Null => 0u8.hash(h),
+        Value::Bool(b) => (1u8, b).hash(h),
+        Value::Number(n) => (2u8, n.as_f64().map(f64::to_bits), n.as_i64()).hash(h),
+        Value::String(s) => (3u8, s).hash(h),
+        Value::Array(items) => {
+            (4u8, items.len()).hash(h);
+            items.iter().for_each(|v| hash_value(v, h));
+        }
+        Value::Object(map) => {
+            (5u8, map.len()).hash(h);
+            for (k, v) in map {
+                k.hash(h);
+                hash_value(v, h);
+            }
+        }
+    }
+}
+
+/// The sets most recently built on this thread, so that users built one
+/// after another with equal attributes (a file or a store page of users in
+/// a few regions) share one allocation from the start instead of each
+/// allocating one, which the compile would then free and leave as a hole
+/// in the heap. A small direct-mapped cache: a miss only costs a copy, and
+/// the few sets it keeps alive are small (larger ones are not cached).
+mod recent {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use super::{hash_entries, value_heap, Entry};
+
+    const SLOTS: usize = 64;
+    /// Sets with more entries, or more heap in their values, are not cached.
+    const MAX_ENTRIES: usize = 8;
+    const MAX_VALUE_HEAP: usize = 256;
+
+    thread_local! {
+        static RECENT: RefCell<Vec<Option<Arc<[Entry]>>>> = RefCell::new(vec![None; SLOTS]);
+    }
+
+    /// `entries` behind an `Arc`: a recently built equal set's, or a new one.
+    pub(super) fn shared(entries: Vec<Entry>) -> Arc<[Entry]> {
+        let small = entries.len() <= MAX_ENTRIES
+            && entries.iter().map(|(_, v)| value_heap(v)).sum::<usize>() <= MAX_VALUE_HEAP;
+        if !small {
+            return entries.into();
+        }
+        let slot = (hash_entries(&entries) % SLOTS as u64) as usize;
+        RECENT.with_borrow_mut(|cache| {
+            let Some(cached) = cache.get_mut(slot) else { return entries.into() };
+            if let Some(hit) = cached.as_ref().filter(|c| ***c == *entries) {
+                return Arc::clone(hit);
+            }
+            let fresh: Arc<[Entry]> = entries.into();
+            *cached = Some(Arc::clone(&fresh));
+            fresh
+        })
+    }
+}
+
 impl PartialEq for Attributes {
     fn eq(&self, other: &Self) -> bool {
-        self.slice() == other.slice()
+        self.allocation() == other.allocation() || self.slice() == other.slice()
     }
 }
 
@@ -157,16 +236,12 @@ impl<K: Into<String>> FromIterator<(K, Value)> for Attributes {
     /// Later entries replace earlier ones with the same name, as in a map.
     fn from_iter<I: IntoIterator<Item = (K, Value)>>(iter: I) -> Self {
         let mut entries: Vec<Entry> = iter.into_iter().map(|(k, v)| (k.into().into_boxed_str(), v)).collect();
-        // A stable sort keeps equal names in input order; keep the last of each run.
+        // Reversed, then a stable sort: the first of each run of equal names
+        // is the one given last, which `dedup_by` keeps.
+        entries.reverse();
         entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut unique: Vec<Entry> = Vec::with_capacity(entries.len());
-        for entry in entries {
-            match unique.last_mut() {
-                Some(last) if last.0 == entry.0 => *last = entry,
-                _ => unique.push(entry),
-            }
-        }
-        Attributes::from_sorted(unique)
+        entries.dedup_by(|later, kept| later.0 == kept.0);
+        Attributes::from_sorted(entries)
     }
 }
 
@@ -259,11 +334,17 @@ mod tests {
     }
 
     #[test]
-    fn equal_whatever_the_order_built_in() {
+    fn equal_whatever_the_order_built_in_and_built_one_after_another_share() {
         let a: Attributes = [("x", json!(1)), ("y", json!("t"))].into();
         let b: Attributes = [("y", json!("t")), ("x", json!(1))].into();
         assert_eq!(a, b);
-        assert!(!a.shares_with(&b));
-        assert!(a.shares_with(&a.clone()));
+        assert!(a.shares_with(&b), "the recent-sets cache gives b a's allocation");
+        let c: Attributes = [("x", json!(2))].into();
+        assert_ne!(a, c);
+        assert!(!a.shares_with(&c));
+        let big: Attributes = [("x", json!("a".repeat(1_000)))].into();
+        let again: Attributes = [("x", json!("a".repeat(1_000)))].into();
+        assert_eq!(big, again);
+        assert!(!big.shares_with(&again), "large sets are not cached");
     }
 }

@@ -80,8 +80,7 @@ impl Snapshot {
                 .sum::<usize>();
         // Compiled users: fixed-size rows, and the arenas their variable parts live in.
         let compiled_users: usize = self.users.capacity() * size_of::<CompiledUser>()
-            + self.user_teams.capacity() * size_of::<String>()
-            + strings(&self.user_teams)
+            + self.user_teams.capacity() * size_of::<u32>()
             + self.user_assignments.capacity() * size_of::<UserAssignment>()
             + self.attribute_sets.capacity() * size_of::<Attributes>()
             + attributes(model.users.values().map(|u| &u.attributes).chain(&self.attribute_sets));

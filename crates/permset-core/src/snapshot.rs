@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use crate::catalogue::{self, all_permissions};
-use crate::condition::{self, CmpOp, Expr, Operand, TypeContext, UserContext};
+use crate::condition::{self, CmpOp, Expr, Operand, Teams, TypeContext, UserContext};
 use crate::fields::FieldTable;
 use crate::model::{
     Access, Attributes, FieldType, Limit, ListVisibility, Model, ObjectDef, Role, Schema, UserKind,
@@ -125,7 +125,7 @@ impl Scope {
     fn matches(&self, record: &crate::Record, user: &UserContext<'_>) -> bool {
         let value =
             |field: &Option<String>| field.as_deref().and_then(|f| record.get(f)).and_then(|v| v.as_str());
-        let in_team = || value(&self.team).is_some_and(|t| user.teams.iter().any(|x| x == t));
+        let in_team = || value(&self.team).is_some_and(|t| user.teams.contains(t));
         value(&self.owner) == Some(user.id) || in_team()
     }
 
@@ -139,7 +139,9 @@ impl Scope {
         let team = self.team.as_ref().map(|f| Expr::Compare {
             left: field(f, FieldType::Team),
             op: CmpOp::In,
-            right: Operand::Value(Value::Array(user.teams.iter().cloned().map(Value::String).collect())),
+            right: Operand::Value(Value::Array(
+                user.teams.iter().map(|t| Value::String(t.to_owned())).collect(),
+            )),
         });
         let mut any: Vec<Expr> = team.into_iter().chain(own).collect();
         match any.len() {
@@ -199,7 +201,7 @@ pub(crate) struct CompiledUser {
     pub(crate) account_owner: bool,
     /// Index into `Snapshot::attribute_sets`.
     attributes: u32,
-    /// `[from, to)` in `Snapshot::user_teams`: the team keys, sorted.
+    /// `[from, to)` in `Snapshot::user_teams`: the teams, sorted by key.
     teams: (u32, u32),
     /// `[from, to)` in `Snapshot::user_assignments`: every assignment
     /// reaching the user (direct, then via teams), active or not.
@@ -241,8 +243,9 @@ pub struct Snapshot {
     pub(crate) hot: Vec<UserHot>,
     /// User keys → positions in `users`; entry `i` is user `i`'s key.
     pub(crate) user_ids: NameIndex,
-    /// Every user's team keys, user after user (`CompiledUser::teams`).
-    pub(crate) user_teams: Vec<String>,
+    /// Every user's teams as positions in `team_keys`, user after user
+    /// (`CompiledUser::teams`): four bytes a membership, not a string.
+    pub(crate) user_teams: Vec<u32>,
     /// Every user's assignments, user after user (`CompiledUser::assignments`).
     pub(crate) user_assignments: Vec<UserAssignment>,
     /// The distinct attribute sets of the users; the first is the empty one.
@@ -590,48 +593,33 @@ impl Builder {
 #[derive(Default)]
 struct AttributeSets {
     by_hash: FxHashMap<u64, Vec<u32>>,
-}
-
-fn hash_value(value: &Value, h: &mut impl std::hash::Hasher) {
-    use std::hash::Hash;
-    match value {
-        Value::Null => 0u8.hash(h),
-        Value::Bool(b) => (1u8, b).hash(h),
-        Value::Number(n) => (2u8, n.as_f64().map(f64::to_bits), n.as_i64()).hash(h),
-        Value::String(s) => (3u8, s).hash(h),
-        Value::Array(items) => {
-            (4u8, items.len()).hash(h);
-            items.iter().for_each(|v| hash_value(v, h));
-        }
-        Value::Object(map) => {
-            (5u8, map.len()).hash(h);
-            for (k, v) in map {
-                k.hash(h);
-                hash_value(v, h);
-            }
-        }
-    }
+    /// Allocations already seen → their set. Sound because no attribute
+    /// set is allocated while the users are interned: an address freed
+    /// meanwhile (a user's copy replaced by the shared one) cannot come
+    /// back as another user's set.
+    by_allocation: FxHashMap<usize, u32>,
 }
 
 impl AttributeSets {
     /// The index of `attributes` in `sets`, added if new.
     fn intern(&mut self, sets: &mut Vec<Attributes>, attributes: &Attributes) -> u32 {
-        use std::hash::{Hash, Hasher};
-        if attributes.is_empty() {
-            return 0;
-        }
-        let mut h = rustc_hash::FxHasher::default();
-        for (k, v) in attributes.iter() {
-            k.hash(&mut h);
-            hash_value(v, &mut h);
-        }
-        let bucket = self.by_hash.entry(h.finish()).or_default();
-        if let Some(&i) = bucket.iter().find(|&&i| sets.get(i as usize) == Some(attributes)) {
+        let Some(at) = attributes.allocation() else { return 0 };
+        // Users built from one cached set (see `attributes.rs`) share its
+        // allocation: found by address without hashing the contents.
+        if let Some(&i) = self.by_allocation.get(&at) {
             return i;
         }
-        let i = sets.len() as u32;
-        sets.push(attributes.clone());
-        bucket.push(i);
+        let bucket = self.by_hash.entry(attributes.content_hash()).or_default();
+        let i = match bucket.iter().find(|&&i| sets.get(i as usize) == Some(attributes)) {
+            Some(&i) => i,
+            None => {
+                let i = sets.len() as u32;
+                sets.push(attributes.clone());
+                bucket.push(i);
+                i
+            }
+        };
+        self.by_allocation.insert(at, i);
         i
     }
 }
@@ -648,7 +636,9 @@ impl Snapshot {
         for user in model.users.values_mut() {
             let i = sets.intern(&mut self.attribute_sets, &user.attributes);
             if let Some(shared) = self.attribute_sets.get(i as usize) {
-                user.attributes = shared.clone();
+                if shared.allocation() != user.attributes.allocation() {
+                    user.attributes = shared.clone();
+                }
             }
             indexes.push(i);
         }
@@ -706,8 +696,9 @@ impl Snapshot {
             teams.sort_unstable_by(|a, b| a.1.cmp(b.1));
             teams.dedup_by(|a, b| a.1 == b.1);
             let teams_from = self.user_teams.len() as u32;
-            for &(t, name) in &teams {
-                self.user_teams.push(name.to_owned());
+            for &(t, _) in &teams {
+                // Validation refused unknown teams, so `t` is a position in `team_keys`.
+                self.user_teams.push(t);
                 if let Some(list) = team_assignments.get(t as usize) {
                     self.user_assignments.extend_from_slice(list);
                 }
@@ -753,8 +744,9 @@ impl Snapshot {
     }
 
     /// A user's team keys, sorted.
-    pub(crate) fn user_teams(&self, user: &CompiledUser) -> &[String] {
-        self.user_teams.get(user.teams.0 as usize..user.teams.1 as usize).unwrap_or_default()
+    pub(crate) fn user_teams(&self, user: &CompiledUser) -> Teams<'_> {
+        let ids = self.user_teams.get(user.teams.0 as usize..user.teams.1 as usize).unwrap_or_default();
+        Teams::ids(ids, &self.team_keys)
     }
 
     /// A user's attributes.

@@ -254,7 +254,7 @@ impl Store {
             let empty = permset_core::Attributes::new();
             let user_ctx = UserContext {
                 id: user,
-                teams: model_user.map_or(&[][..], |u| u.teams.as_slice()),
+                teams: model_user.map_or(&[][..], |u| u.teams.as_slice()).into(),
                 attributes: model_user.map_or(&empty, |u| &u.attributes),
             };
             exprs.push(expr.bind(&user_ctx));
