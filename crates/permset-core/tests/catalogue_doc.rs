@@ -62,7 +62,7 @@ fn system_roles_doc_is_current() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/SYSTEM_ROLES.md");
     let expected = render();
     if std::env::var_os("UPDATE_DOCS").is_some() {
-        std::fs::write(path, &expected).unwrap();
+        std::fs::write(path, &expected).unwrap_or_else(|e| panic!("writing {path}: {e}"));
     }
     let actual = std::fs::read_to_string(path).unwrap_or_default();
     assert!(

@@ -641,7 +641,7 @@ proptest! {
         let model = build(&spec);
         let snapshot = compile(&spec, &model);
         prop_assume!(snapshot.is_some());
-        let snapshot = snapshot.unwrap();
+        let Some(snapshot) = snapshot else { unreachable!("assumed above") };
         let reference = Reference::new(&model);
         for r in &reqs {
             let (user, perm, now) = (user_key(r.user), permission_name(r.permission), hours(r.now));
@@ -665,7 +665,7 @@ proptest! {
         let model = build(&spec);
         let snapshot = compile(&spec, &model);
         prop_assume!(snapshot.is_some());
-        let snapshot = snapshot.unwrap();
+        let Some(snapshot) = snapshot else { unreachable!("assumed above") };
         let reference = Reference::new(&model);
         for r in &reqs {
             let (user, perm, now) = (user_key(r.user), permission_name(r.permission), hours(r.now));
@@ -695,7 +695,7 @@ proptest! {
         let model = build(&spec);
         let snapshot = compile(&spec, &model);
         prop_assume!(snapshot.is_some());
-        let snapshot = snapshot.unwrap();
+        let Some(snapshot) = snapshot else { unreachable!("assumed above") };
         let reference = Reference::new(&model);
         for (u, f, h) in picks {
             let (object, field) = FIELDS[f];
@@ -711,7 +711,7 @@ proptest! {
         let model = build(&spec);
         let snapshot = compile(&spec, &model);
         prop_assume!(snapshot.is_some());
-        let snapshot = snapshot.unwrap();
+        let Some(snapshot) = snapshot else { unreachable!("assumed above") };
         let reference = Reference::new(&model);
         for (u, o, rec, h) in picks {
             let (user, object) = (user_key(u), OBJECTS[o]);
@@ -728,7 +728,7 @@ proptest! {
         let model = build(&spec);
         let snapshot = compile(&spec, &model);
         prop_assume!(snapshot.is_some());
-        let snapshot = snapshot.unwrap();
+        let Some(snapshot) = snapshot else { unreachable!("assumed above") };
         let reference = Reference::new(&model);
         for (u, o, h) in picks {
             let (user, object) = (user_key(u), OBJECTS[o]);
