@@ -183,7 +183,7 @@ impl Snapshot {
                 if key == actor.user && !owner {
                     let read = self.condition_user_attributes();
                     let old = existing.map(|u| &u.attributes);
-                    if read.iter().any(|a| old.and_then(|o| o.get(*a)) != def.attributes.get(*a)) {
+                    if read.iter().any(|a| old.and_then(|o| o.get(a)) != def.attributes.get(a)) {
                         found.push(own_access("change the attributes access rules read".into()));
                     }
                     found.extend(joined.iter().map(|t| own_access(format!("join team `{t}`"))));

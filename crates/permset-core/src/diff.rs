@@ -211,9 +211,12 @@ fn user_changes(out: &mut Changes, path: &str, name: &str, a: &User, b: &User) {
     for team in a.teams.iter().filter(|t| !b.teams.contains(t)) {
         out.push("removed", &format!("{path}.teams"), format!("user `{name}` left team `{team}`"));
     }
+    let attributes = |u: &User| -> BTreeMap<String, serde_json::Value> {
+        u.attributes.iter().map(|(k, v)| (k.to_owned(), v.clone())).collect()
+    };
     out.maps(
-        &a.attributes,
-        &b.attributes,
+        &attributes(a),
+        &attributes(b),
         &format!("{path}.attributes"),
         "attribute",
         |out, p, attr, _, y| {

@@ -21,6 +21,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
+mod attributes;
 mod authorize;
 mod catalogue;
 mod change;
@@ -64,8 +65,8 @@ pub use grants::RoleGrant;
 pub use ids::{PermId, UserId};
 pub use lint::{lint, Finding};
 pub use model::{
-    Access, Assignment, Assignments, FieldDef, FieldLevel, FieldType, Grant, Limit, ListVisibility, Model,
-    ModuleDef, ObjectDef, Role, Schema, Settings, Team, User, UserKind,
+    Access, Assignment, Assignments, Attributes, FieldDef, FieldLevel, FieldType, Grant, Limit,
+    ListVisibility, Model, ModuleDef, ObjectDef, Role, Schema, Settings, Team, User, UserKind,
 };
 pub use origin::{only_revokes, Origin, UnknownOrigin};
 pub use permissions::EffectivePermission;

@@ -3,17 +3,19 @@
 //!
 //! It counts the parts that grow with the workspace — the model the
 //! snapshot keeps (users, assignments, teams), the compiled users (rows,
-//! team and assignment arenas, distinct attribute maps), their hot rows,
+//! team and assignment arenas, distinct attribute sets, which the model's
+//! users share and which are counted once), their hot rows,
 //! the user and permission indexes, the role sets — from lengths and capacities, and
 //! estimates what the collections cost beyond their entries (B-tree node
 //! slack, hash-table control bytes). Roles, permissions and the schema are
 //! counted roughly; they do not grow with users. Allocator overhead is not
 //! counted: the benchmark reports the process's RSS beside this figure.
 
-use std::collections::BTreeMap;
 use std::mem::size_of;
 
-use crate::model::{Assignment, User};
+use rustc_hash::FxHashSet;
+
+use crate::model::{Assignment, Attributes, User};
 use crate::role_set::{RoleSet, UserHot};
 use crate::snapshot::{CompiledUser, Snapshot, UserAssignment};
 
@@ -33,11 +35,19 @@ fn strings<'a>(items: impl IntoIterator<Item = &'a String>) -> usize {
     items.into_iter().map(String::capacity).sum()
 }
 
+/// A user's teams; its attributes are counted apart, once per allocation (see `attributes`).
 fn user_heap(user: &User) -> usize {
-    user.teams.capacity() * size_of::<String>()
-        + strings(&user.teams)
-        + btree_entries::<String, serde_json::Value>(user.attributes.len())
-        + strings(user.attributes.keys())
+    user.teams.capacity() * size_of::<String>() + strings(&user.teams)
+}
+
+/// Attribute sets: each allocation once, however many users share it
+/// (after a compile, every user's set is one of `Snapshot::attribute_sets`).
+fn attributes<'a>(sets: impl IntoIterator<Item = &'a Attributes>) -> usize {
+    let mut seen = FxHashSet::default();
+    sets.into_iter()
+        .filter(|a| a.allocation().is_some_and(|at| seen.insert(at)))
+        .map(Attributes::heap_bytes)
+        .sum()
 }
 
 impl Snapshot {
@@ -70,15 +80,10 @@ impl Snapshot {
                 .sum::<usize>();
         // Compiled users: fixed-size rows, and the arenas their variable parts live in.
         let compiled_users: usize = self.users.capacity() * size_of::<CompiledUser>()
-            + self.user_teams.capacity() * size_of::<String>()
-            + strings(&self.user_teams)
+            + self.user_teams.capacity() * size_of::<u32>()
             + self.user_assignments.capacity() * size_of::<UserAssignment>()
-            + self.attribute_sets.capacity() * size_of::<BTreeMap<String, serde_json::Value>>()
-            + self
-                .attribute_sets
-                .iter()
-                .map(|a| btree_entries::<String, serde_json::Value>(a.len()) + strings(a.keys()))
-                .sum::<usize>();
+            + self.attribute_sets.capacity() * size_of::<Attributes>()
+            + attributes(model.users.values().map(|u| &u.attributes).chain(&self.attribute_sets));
         let hot = self.hot.capacity() * size_of::<UserHot>();
         let user_index = self.user_ids.heap_bytes() + self.perm_ids.heap_bytes();
         // Each role set: its role list and two bitsets over the permissions.
@@ -113,6 +118,8 @@ impl Snapshot {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use crate::model::{Assignment, Model, User};
     use crate::snapshot::Snapshot;
 
@@ -124,6 +131,24 @@ mod tests {
             model.users.insert(key, User::default());
         }
         model
+    }
+
+    #[test]
+    fn users_with_equal_attributes_share_one_set_after_compiling_and_it_is_counted_once() {
+        let mut one = model(1_000);
+        for (i, user) in one.users.values_mut().enumerate() {
+            user.attributes = [("region".to_owned(), json!(["emea", "amer"][i % 2]))].into();
+        }
+        let snapshot = Snapshot::compile_owned(one.clone(), chrono::DateTime::UNIX_EPOCH, 1).unwrap();
+        let users: Vec<&User> = snapshot.model().users.values().collect();
+        assert_eq!(snapshot.model(), &one, "sharing changes no value");
+        assert!(users.iter().step_by(2).all(|u| u.attributes.shares_with(&users[0].attributes)));
+        assert!(users.iter().skip(1).step_by(2).all(|u| u.attributes.shares_with(&users[1].attributes)));
+        assert!(!users[0].attributes.shares_with(&users[1].attributes));
+        assert_eq!(snapshot.attribute_sets.len(), 3, "the empty set and two regions");
+        // Two small sets, not a thousand: well under 100 bytes a user beyond the plain model's cost.
+        let plain = Snapshot::compile(&model(1_000)).unwrap().approx_heap_bytes();
+        assert!(snapshot.approx_heap_bytes() < plain + 1_000, "{} vs {plain}", snapshot.approx_heap_bytes());
     }
 
     #[test]

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::attributes::Attributes;
+
 /// One tenant's whole access model, as declared.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -161,7 +163,7 @@ pub struct User {
     /// Team keys.
     pub teams: Vec<String>,
     /// Attributes conditions read as `user.<name>`.
-    pub attributes: BTreeMap<String, serde_json::Value>,
+    pub attributes: Attributes,
     /// Account owners are allowed everything in the workspace.
     pub account_owner: bool,
 }

@@ -13,9 +13,11 @@ use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use crate::catalogue::{self, all_permissions};
-use crate::condition::{self, CmpOp, Expr, Operand, TypeContext, UserContext};
+use crate::condition::{self, CmpOp, Expr, Operand, Teams, TypeContext, UserContext};
 use crate::fields::FieldTable;
-use crate::model::{Access, FieldType, Limit, ListVisibility, Model, ObjectDef, Role, Schema, UserKind};
+use crate::model::{
+    Access, Attributes, FieldType, Limit, ListVisibility, Model, ObjectDef, Role, Schema, UserKind,
+};
 use crate::names::NameIndex;
 use crate::role_set::{Grants, RoleSet, UserHot};
 use crate::validate::{self, Diagnostic, Severity};
@@ -123,7 +125,7 @@ impl Scope {
     fn matches(&self, record: &crate::Record, user: &UserContext<'_>) -> bool {
         let value =
             |field: &Option<String>| field.as_deref().and_then(|f| record.get(f)).and_then(|v| v.as_str());
-        let in_team = || value(&self.team).is_some_and(|t| user.teams.iter().any(|x| x == t));
+        let in_team = || value(&self.team).is_some_and(|t| user.teams.contains(t));
         value(&self.owner) == Some(user.id) || in_team()
     }
 
@@ -137,7 +139,9 @@ impl Scope {
         let team = self.team.as_ref().map(|f| Expr::Compare {
             left: field(f, FieldType::Team),
             op: CmpOp::In,
-            right: Operand::Value(Value::Array(user.teams.iter().cloned().map(Value::String).collect())),
+            right: Operand::Value(Value::Array(
+                user.teams.iter().map(|t| Value::String(t.to_owned())).collect(),
+            )),
         });
         let mut any: Vec<Expr> = team.into_iter().chain(own).collect();
         match any.len() {
@@ -186,7 +190,7 @@ pub(crate) struct UserAssignment {
 
 /// A user, compiled: a fixed-size row whose variable parts (team keys,
 /// assignments) live in flat arenas of the snapshot and whose attributes
-/// are one of the snapshot's distinct attribute maps, so a million users
+/// are one of the snapshot's distinct attribute sets, so a million users
 /// cost a million small rows, not millions of allocations. The key is read
 /// back from the user index (`Snapshot::user_key`).
 #[derive(Debug, Clone, Copy)]
@@ -197,7 +201,7 @@ pub(crate) struct CompiledUser {
     pub(crate) account_owner: bool,
     /// Index into `Snapshot::attribute_sets`.
     attributes: u32,
-    /// `[from, to)` in `Snapshot::user_teams`: the team keys, sorted.
+    /// `[from, to)` in `Snapshot::user_teams`: the teams, sorted by key.
     teams: (u32, u32),
     /// `[from, to)` in `Snapshot::user_assignments`: every assignment
     /// reaching the user (direct, then via teams), active or not.
@@ -239,12 +243,14 @@ pub struct Snapshot {
     pub(crate) hot: Vec<UserHot>,
     /// User keys → positions in `users`; entry `i` is user `i`'s key.
     pub(crate) user_ids: NameIndex,
-    /// Every user's team keys, user after user (`CompiledUser::teams`).
-    pub(crate) user_teams: Vec<String>,
+    /// Every user's teams as positions in `team_keys`, user after user
+    /// (`CompiledUser::teams`): four bytes a membership, not a string.
+    pub(crate) user_teams: Vec<u32>,
     /// Every user's assignments, user after user (`CompiledUser::assignments`).
     pub(crate) user_assignments: Vec<UserAssignment>,
-    /// The distinct attribute maps of the users; the first is the empty one.
-    pub(crate) attribute_sets: Vec<BTreeMap<String, Value>>,
+    /// The distinct attribute sets of the users; the first is the empty one.
+    /// The model's users share these (see `share_attributes`).
+    pub(crate) attribute_sets: Vec<Attributes>,
     pub(crate) team_keys: Vec<String>,
     /// Distinct role combinations in force at compile time; `hot[u].role_set` indexes it.
     pub(crate) role_sets: Vec<RoleSet>,
@@ -271,6 +277,7 @@ impl Snapshot {
 
     /// [`Snapshot::compile_at`] for a model the caller no longer needs: the
     /// snapshot keeps it without copying (how the server recompiles after a change).
+    /// Users with equal attributes then share one copy of them in the kept model.
     pub fn compile_owned(model: Model, now: DateTime<Utc>, revision: u64) -> Result<Snapshot, CompileError> {
         let schema = catalogue::merged_schema(&model.schema);
         let system = catalogue::system_roles(&schema);
@@ -511,7 +518,13 @@ impl Builder {
     }
 
     /// Builds the users and moves the model into the snapshot (no copy of it is made).
-    fn finish(self, model: Model, now: DateTime<Utc>, revision: u64, warnings: Vec<Diagnostic>) -> Snapshot {
+    fn finish(
+        self,
+        mut model: Model,
+        now: DateTime<Utc>,
+        revision: u64,
+        warnings: Vec<Diagnostic>,
+    ) -> Snapshot {
         let team_keys: Vec<String> = model.teams.keys().cloned().collect();
         let team_idx: FxHashMap<&str, u32> =
             team_keys.iter().enumerate().map(|(i, k)| (k.as_str(), i as u32)).collect();
@@ -537,7 +550,7 @@ impl Builder {
             user_ids: NameIndex::default(),
             user_teams: Vec::new(),
             user_assignments: Vec::new(),
-            attribute_sets: vec![BTreeMap::new()],
+            attribute_sets: vec![Attributes::new()],
             team_keys: Vec::new(),
             role_sets: Vec::new(),
             single_sets: Vec::new(),
@@ -567,72 +580,81 @@ impl Builder {
         }
         snapshot.single_sets =
             (0..snapshot.roles.len() as RoleIdx).map(|r| snapshot.role_set(Box::new([r]))).collect();
-        snapshot.compile_users(&model, &team_idx, now);
+        let attributes = snapshot.share_attributes(&mut model);
+        snapshot.compile_users(&model, &team_idx, &attributes, now);
         snapshot.team_keys = team_keys;
         snapshot.model = model;
         snapshot
     }
 }
 
-/// Distinct attribute maps, found by a hash of their contents (users in one
-/// region share one map instead of each holding a copy).
+/// Distinct attribute sets, found by a hash of their contents (users in one
+/// region share one set instead of each holding a copy).
 #[derive(Default)]
 struct AttributeSets {
     by_hash: FxHashMap<u64, Vec<u32>>,
-}
-
-fn hash_value(value: &Value, h: &mut impl std::hash::Hasher) {
-    use std::hash::Hash;
-    match value {
-        Value::Null => 0u8.hash(h),
-        Value::Bool(b) => (1u8, b).hash(h),
-        Value::Number(n) => (2u8, n.as_f64().map(f64::to_bits), n.as_i64()).hash(h),
-        Value::String(s) => (3u8, s).hash(h),
-        Value::Array(items) => {
-            (4u8, items.len()).hash(h);
-            items.iter().for_each(|v| hash_value(v, h));
-        }
-        Value::Object(map) => {
-            (5u8, map.len()).hash(h);
-            for (k, v) in map {
-                k.hash(h);
-                hash_value(v, h);
-            }
-        }
-    }
+    /// Allocations already seen → their set. Sound because no attribute
+    /// set is allocated while the users are interned: an address freed
+    /// meanwhile (a user's copy replaced by the shared one) cannot come
+    /// back as another user's set.
+    by_allocation: FxHashMap<usize, u32>,
 }
 
 impl AttributeSets {
     /// The index of `attributes` in `sets`, added if new.
-    fn intern(
-        &mut self,
-        sets: &mut Vec<BTreeMap<String, Value>>,
-        attributes: &BTreeMap<String, Value>,
-    ) -> u32 {
-        use std::hash::{Hash, Hasher};
-        if attributes.is_empty() {
-            return 0;
-        }
-        let mut h = rustc_hash::FxHasher::default();
-        for (k, v) in attributes {
-            k.hash(&mut h);
-            hash_value(v, &mut h);
-        }
-        let bucket = self.by_hash.entry(h.finish()).or_default();
-        if let Some(&i) = bucket.iter().find(|&&i| sets.get(i as usize) == Some(attributes)) {
+    fn intern(&mut self, sets: &mut Vec<Attributes>, attributes: &Attributes) -> u32 {
+        let Some(at) = attributes.allocation() else { return 0 };
+        // Users built from one cached set (see `attributes.rs`) share its
+        // allocation: found by address without hashing the contents.
+        if let Some(&i) = self.by_allocation.get(&at) {
             return i;
         }
-        let i = sets.len() as u32;
-        sets.push(attributes.clone());
-        bucket.push(i);
+        let bucket = self.by_hash.entry(attributes.content_hash()).or_default();
+        let i = match bucket.iter().find(|&&i| sets.get(i as usize) == Some(attributes)) {
+            Some(&i) => i,
+            None => {
+                let i = sets.len() as u32;
+                sets.push(attributes.clone());
+                bucket.push(i);
+                i
+            }
+        };
+        self.by_allocation.insert(at, i);
         i
     }
 }
 
 impl Snapshot {
+    /// Finds the users' distinct attribute sets and makes every user of
+    /// `model` share its set's one allocation, so that the model the
+    /// snapshot keeps holds no per-user copy of them (a million users in
+    /// a few regions: a few allocations, not a million). Returns each
+    /// user's set index in `attribute_sets`, in key order.
+    fn share_attributes(&mut self, model: &mut Model) -> Vec<u32> {
+        let mut sets = AttributeSets::default();
+        let mut indexes = Vec::with_capacity(model.users.len());
+        for user in model.users.values_mut() {
+            let i = sets.intern(&mut self.attribute_sets, &user.attributes);
+            if let Some(shared) = self.attribute_sets.get(i as usize) {
+                if shared.allocation() != user.attributes.allocation() {
+                    user.attributes = shared.clone();
+                }
+            }
+            indexes.push(i);
+        }
+        indexes
+    }
+
     /// Compiles every user of `model`: its row, its hot row, its role set
     /// (shared with every user holding the same roles) and the user index.
-    fn compile_users(&mut self, model: &Model, team_idx: &FxHashMap<&str, u32>, now: DateTime<Utc>) {
+    /// `attributes` is each user's attribute set, from `share_attributes`.
+    fn compile_users(
+        &mut self,
+        model: &Model,
+        team_idx: &FxHashMap<&str, u32>,
+        attributes: &[u32],
+        now: DateTime<Utc>,
+    ) {
         // Each team's assignments, resolved once rather than once per member.
         let mut team_assignments: Vec<Vec<UserAssignment>> = vec![Vec::new(); team_idx.len()];
         for (team, list) in &model.assignments.teams {
@@ -648,12 +670,11 @@ impl Snapshot {
         self.user_teams.reserve_exact(memberships);
         self.user_assignments.reserve(model.users.len() * 2);
         let mut set_ids: FxHashMap<Box<[RoleIdx]>, u32> = FxHashMap::default();
-        let mut attribute_sets = AttributeSets::default();
         let mut roles: Vec<RoleIdx> = Vec::new();
         let mut teams: Vec<(u32, &str)> = Vec::new();
         // Users and their direct assignments are both sorted by key: walk them together.
         let mut direct = model.assignments.users.iter().peekable();
-        for (key, user) in &model.users {
+        for ((key, user), &attributes) in model.users.iter().zip(attributes) {
             while direct.next_if(|(k, _)| k.as_str() < key.as_str()).is_some() {}
             let assigned = direct.next_if(|(k, _)| *k == key).map(|(_, list)| list);
             let from = self.user_assignments.len() as u32;
@@ -675,8 +696,9 @@ impl Snapshot {
             teams.sort_unstable_by(|a, b| a.1.cmp(b.1));
             teams.dedup_by(|a, b| a.1 == b.1);
             let teams_from = self.user_teams.len() as u32;
-            for &(t, name) in &teams {
-                self.user_teams.push(name.to_owned());
+            for &(t, _) in &teams {
+                // Validation refused unknown teams, so `t` is a position in `team_keys`.
+                self.user_teams.push(t);
                 if let Some(list) = team_assignments.get(t as usize) {
                     self.user_assignments.extend_from_slice(list);
                 }
@@ -686,7 +708,7 @@ impl Snapshot {
                 index,
                 kind: user.kind,
                 account_owner: user.account_owner,
-                attributes: attribute_sets.intern(&mut self.attribute_sets, &user.attributes),
+                attributes,
                 teams: (teams_from, self.user_teams.len() as u32),
                 assignments: (from, self.user_assignments.len() as u32),
             };
@@ -722,13 +744,14 @@ impl Snapshot {
     }
 
     /// A user's team keys, sorted.
-    pub(crate) fn user_teams(&self, user: &CompiledUser) -> &[String] {
-        self.user_teams.get(user.teams.0 as usize..user.teams.1 as usize).unwrap_or_default()
+    pub(crate) fn user_teams(&self, user: &CompiledUser) -> Teams<'_> {
+        let ids = self.user_teams.get(user.teams.0 as usize..user.teams.1 as usize).unwrap_or_default();
+        Teams::ids(ids, &self.team_keys)
     }
 
     /// A user's attributes.
-    pub(crate) fn user_attributes(&self, user: &CompiledUser) -> &BTreeMap<String, Value> {
-        static EMPTY: BTreeMap<String, Value> = BTreeMap::new();
+    pub(crate) fn user_attributes(&self, user: &CompiledUser) -> &Attributes {
+        static EMPTY: Attributes = Attributes::new();
         self.attribute_sets.get(user.attributes as usize).unwrap_or(&EMPTY)
     }
 

@@ -69,8 +69,8 @@ pub(crate) fn user_attribute_types(model: &Model, schema: &Schema) -> BTreeMap<S
                 _ => FieldType::String,
             };
             // Looked up before cloning: this runs for every attribute of every user.
-            if !types.contains_key(name.as_str()) {
-                types.insert(name.clone(), ty);
+            if !types.contains_key(name) {
+                types.insert(name.to_owned(), ty);
             }
         }
     }

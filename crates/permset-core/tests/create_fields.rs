@@ -27,8 +27,8 @@ assignments:
 
 #[test]
 fn creating_fills_unprotected_fields_but_not_protected_or_explicitly_read_ones() {
-    let (model, _) = load_workspace_file(WORKSPACE).unwrap();
-    let snapshot = Snapshot::compile(&model).unwrap();
+    let (model, _) = load_workspace_file(WORKSPACE).unwrap_or_else(|e| panic!("{e:?}"));
+    let snapshot = Snapshot::compile(&model).unwrap_or_else(|e| panic!("{e}"));
     let now = Utc::now();
     assert_eq!(snapshot.first_uncreatable_field("bob", "customers", ["name", "tier"], now), None);
     assert_eq!(snapshot.first_uncreatable_field("bob", "customers", ["name", "ssn"], now), Some("ssn"));

@@ -395,9 +395,8 @@ fn list_of_lookups_never_returns_unviewable_ids() {
          roles: { customers_only: { grants: { customers_view: all } } }\n\
          assignments: { users: { ann: [customers_only] } }\n",
     )
-    .map_err(|e| format!("{e:?}"))
-    .unwrap();
-    let snapshot = Snapshot::compile(&model).unwrap();
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let snapshot = Snapshot::compile(&model).unwrap_or_else(|e| panic!("{e}"));
     let company = Record::new();
     let lookup = |_: &str, _: &str| Some(&company);
     let mut record = Record::new();

@@ -324,8 +324,8 @@ async fn run_case(b: &Backend, seed: u64) {
     for _ in 0..3 {
         let text = cond(&mut rng, 3, false);
         let expr = condition::compile(&text, &ctx).unwrap_or_else(|e| panic!("filter `{text}`: {e}"));
-        let empty = BTreeMap::new();
-        let user = UserContext { id: "own", teams: &[], attributes: &empty };
+        let empty = permset_core::Attributes::new();
+        let user = UserContext { id: "own", teams: condition::Teams::EMPTY, attributes: &empty };
         let bound = expr.bind(&user);
         let expected: Vec<String> =
             ids(&stored.iter().filter(|r| bound.matches(r)).cloned().collect::<Vec<_>>());

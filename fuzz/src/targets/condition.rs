@@ -141,7 +141,8 @@ impl Target for ConditionTarget {
                 }
             }
             let id = gen::pick(&mut u, &["own", "u1", "", "t1"]);
-            let user = UserContext { id, teams: &teams, attributes: &attributes };
+            let attributes = permset_core::Attributes::from(attributes);
+            let user = UserContext { id, teams: (&teams).into(), attributes: &attributes };
             let decided = expr.eval(&record, &user);
             if again.eval(&record, &user) != decided {
                 return Err(format!(

@@ -114,8 +114,8 @@ impl Target for SqlFilterTarget {
                     seen.push("ill-typed".to_owned());
                     continue;
                 };
-                let empty = BTreeMap::new();
-                let own = UserContext { id: "own", teams: &[], attributes: &empty };
+                let empty = permset_core::Attributes::new();
+                let own = UserContext { id: "own", teams: condition::Teams::EMPTY, attributes: &empty };
                 let bound = expr.bind(&own);
                 let expected: Vec<String> =
                     ids(&stored.iter().filter(|r| bound.matches(r)).cloned().collect::<Vec<_>>());

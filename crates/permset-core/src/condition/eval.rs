@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 
-use super::{CmpOp, Expr, Operand, UserContext};
+use super::{CmpOp, Expr, Operand, Teams, UserContext};
 use crate::{FieldType, Record};
 
 /// A resolved operand, borrowed from the expression, record or user.
@@ -19,7 +19,7 @@ enum Val<'a> {
     Str(&'a str),
     Arr(&'a [Value]),
     /// `user.teams`, compared like an array of strings.
-    Teams(&'a [String]),
+    Teams(Teams<'a>),
     /// An object: equal to nothing, ordered with nothing.
     Other,
 }
@@ -47,7 +47,7 @@ impl<'a> Val<'a> {
     fn item(self, i: usize) -> Option<Val<'a>> {
         match self {
             Val::Arr(items) => items.get(i).map(Val::of),
-            Val::Teams(teams) => teams.get(i).map(|t| Val::Str(t)),
+            Val::Teams(teams) => teams.get(i).map(Val::Str),
             _ => None,
         }
     }
@@ -155,7 +155,7 @@ fn bind_operand(operand: &Operand, user: &UserContext<'_>) -> Operand {
     match operand {
         Operand::UserId => Operand::Value(Value::String(user.id.to_owned())),
         Operand::UserTeams => {
-            Operand::Value(Value::Array(user.teams.iter().cloned().map(Value::String).collect()))
+            Operand::Value(Value::Array(user.teams.iter().map(|t| Value::String(t.to_owned())).collect()))
         }
         Operand::UserAttr(name) => Operand::Value(user.attributes.get(name).cloned().unwrap_or(Value::Null)),
         other => other.clone(),

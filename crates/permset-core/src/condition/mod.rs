@@ -73,9 +73,106 @@ pub struct UserContext<'a> {
     /// The user's key (`user.id`).
     pub id: &'a str,
     /// The user's team keys (`user.teams`).
-    pub teams: &'a [String],
+    pub teams: Teams<'a>,
     /// The user's attributes (`user.<name>`).
-    pub attributes: &'a BTreeMap<String, Value>,
+    pub attributes: &'a crate::Attributes,
+}
+
+/// A user's team keys as conditions see them (`user.teams`): a list of
+/// keys, or team numbers into a table of keys, which is how a snapshot
+/// keeps them (four bytes a membership instead of a string each, for a
+/// million users). Build one from a slice of keys with `From`.
+#[derive(Debug, Clone, Copy)]
+pub struct Teams<'a>(TeamList<'a>);
+
+#[derive(Debug, Clone, Copy)]
+enum TeamList<'a> {
+    Keys(&'a [String]),
+    // INVARIANT: every id indexes `keys` (the snapshot's team table).
+    Ids { ids: &'a [u32], keys: &'a [String] },
+}
+
+impl<'a> Teams<'a> {
+    /// No teams.
+    pub const EMPTY: Teams<'static> = Teams(TeamList::Keys(&[]));
+
+    /// Team numbers `ids` into the table `keys` (an id outside it reads as "").
+    pub(crate) fn ids(ids: &'a [u32], keys: &'a [String]) -> Self {
+        Teams(TeamList::Ids { ids, keys })
+    }
+
+    /// How many teams.
+    pub fn len(&self) -> usize {
+        match self.0 {
+            TeamList::Keys(keys) => keys.len(),
+            TeamList::Ids { ids, .. } => ids.len(),
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`th team key.
+    pub fn get(&self, i: usize) -> Option<&'a str> {
+        match self.0 {
+            TeamList::Keys(keys) => keys.get(i).map(String::as_str),
+            TeamList::Ids { ids, keys } => ids.get(i).map(|&id| team_key(keys, id)),
+        }
+    }
+
+    /// The team keys in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a str> + 'a {
+        TeamIter { teams: *self, next: 0 }
+    }
+
+    /// Whether `key` is one of the teams (`team` scopes ask this on every
+    /// record-level check: one match, then a plain loop).
+    pub fn contains(&self, key: &str) -> bool {
+        match self.0 {
+            TeamList::Keys(keys) => keys.iter().any(|k| k == key),
+            TeamList::Ids { ids, keys } => ids.iter().any(|&id| team_key(keys, id) == key),
+        }
+    }
+}
+
+fn team_key(keys: &[String], id: u32) -> &str {
+    keys.get(id as usize).map_or("", String::as_str)
+}
+
+struct TeamIter<'a> {
+    teams: Teams<'a>,
+    next: usize,
+}
+
+impl<'a> Iterator for TeamIter<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let key = self.teams.get(self.next)?;
+        self.next += 1;
+        Some(key)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.teams.len().saturating_sub(self.next);
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for TeamIter<'_> {}
+
+impl<'a> From<&'a [String]> for Teams<'a> {
+    fn from(keys: &'a [String]) -> Self {
+        Teams(TeamList::Keys(keys))
+    }
+}
+
+impl<'a> From<&'a Vec<String>> for Teams<'a> {
+    fn from(keys: &'a Vec<String>) -> Self {
+        Teams(TeamList::Keys(keys))
+    }
 }
 
 /// A condition that does not lex, parse or type-check, with its position.

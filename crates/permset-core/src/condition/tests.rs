@@ -81,7 +81,7 @@ fn cmp(left: Operand, op: CmpOp, right: Operand) -> Expr {
 
 struct TestUser {
     teams: Vec<String>,
-    attributes: BTreeMap<String, Value>,
+    attributes: crate::Attributes,
 }
 
 fn test_user() -> TestUser {
@@ -94,7 +94,7 @@ fn test_user() -> TestUser {
 fn holds(src: &str, rec: Value) -> bool {
     let expr = ok(src);
     let u = test_user();
-    let user = UserContext { id: "u1", teams: &u.teams, attributes: &u.attributes };
+    let user = UserContext { id: "u1", teams: (&u.teams).into(), attributes: &u.attributes };
     let rec = record(rec);
     let result = expr.eval(&rec, &user);
     assert_eq!(expr.bind(&user).matches(&rec), result, "bind of {src}");
@@ -282,7 +282,7 @@ fn truthy_is_only_json_true() {
 #[test]
 fn bind_substitutes_and_folds() {
     let u = test_user();
-    let user = UserContext { id: "u1", teams: &u.teams, attributes: &u.attributes };
+    let user = UserContext { id: "u1", teams: (&u.teams).into(), attributes: &u.attributes };
     let bound = |src: &str| ok(src).bind(&user).to_string();
     assert_eq!(bound("assignee == user.id"), r#"assignee == "u1""#);
     assert_eq!(bound("assignee_team in user.teams"), r#"assignee_team in ["t1", "t2"]"#);
@@ -412,7 +412,7 @@ proptest! {
         let mut rec: Record = names.iter().zip(&values).map(|(n, v)| ((*n).to_owned(), v.clone())).collect();
         rec.insert("tags".into(), values[0].clone());
         let u = test_user();
-        let user = UserContext { id, teams: &u.teams, attributes: &u.attributes };
+        let user = UserContext { id, teams: (&u.teams).into(), attributes: &u.attributes };
         let expr = ok(DIFFERENTIAL[which]);
         let result = expr.eval(&rec, &user);
         prop_assert_eq!(expr.bind(&user).matches(&rec), result);

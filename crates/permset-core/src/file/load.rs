@@ -423,11 +423,14 @@ impl Loader {
             }
             if let Some((_, attributes)) = keys.get("attributes") {
                 let attributes_path = format!("{path}.attributes");
+                // Collected, not inserted one by one: each insert copies the set.
+                let mut set = Vec::new();
                 for (name, value) in self.map(attributes, &attributes_path).unwrap_or_default() {
                     if let Some(json) = self.json(value, &format!("{attributes_path}.{}", name.text)) {
-                        user.attributes.insert(name.text.clone(), json);
+                        set.push((name.text.clone(), json));
                     }
                 }
+                user.attributes = set.into_iter().collect();
             }
             if let Some((_, owner)) = keys.get("account_owner") {
                 user.account_owner = self.boolean(owner, &format!("{path}.account_owner")).unwrap_or(false);

@@ -428,7 +428,8 @@ fn awkward_strings_round_trip() {
         role.fields.insert(s.clone(), FieldLevel::Read);
         model.assignments.teams.insert(s.clone(), vec![Assignment::new(s.clone())]);
     }
-    user.attributes.insert("floats".into(), serde_json::json!([1.0, 1e300, -0.5, 1e-7, u64::MAX, i64::MIN]));
+    user.attributes
+        .insert("floats".to_owned(), serde_json::json!([1.0, 1e300, -0.5, 1e-7, u64::MAX, i64::MIN]));
     role.description = Some(String::new());
     model.access_rules.insert("tickets".into(), rules);
     model.access_rules.insert("empty".into(), BTreeMap::new());

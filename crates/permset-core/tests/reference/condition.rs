@@ -12,7 +12,7 @@ use serde_json::Value;
 pub struct Actor<'a> {
     pub id: &'a str,
     pub teams: &'a [String],
-    pub attributes: &'a std::collections::BTreeMap<String, Value>,
+    pub attributes: &'a permset_core::Attributes,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -143,7 +143,7 @@ fn rule_conditions(model: &Model, object: &str, def: &ObjectDef) -> Vec<Expr> {
                 Value::Array(_) => FieldType::List(Box::new(FieldType::String)),
                 _ => FieldType::String,
             };
-            attributes.entry(name.clone()).or_insert(ty);
+            attributes.entry(name.to_owned()).or_insert(ty);
         }
     }
     let ctx = TypeContext { object, fields: &def.fields, user_attributes: &attributes };

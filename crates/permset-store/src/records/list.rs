@@ -251,10 +251,10 @@ impl Store {
                 }
             }
             let model_user = snapshot.model().users.get(user);
-            let empty = BTreeMap::new();
+            let empty = permset_core::Attributes::new();
             let user_ctx = UserContext {
                 id: user,
-                teams: model_user.map_or(&[][..], |u| u.teams.as_slice()),
+                teams: model_user.map_or(&[][..], |u| u.teams.as_slice()).into(),
                 attributes: model_user.map_or(&empty, |u| &u.attributes),
             };
             exprs.push(expr.bind(&user_ctx));
