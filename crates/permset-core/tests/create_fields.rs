@@ -2,7 +2,6 @@
 //! unprotected fields without explicit field permissions (Kustomer's "View &
 //! Create" permission sets), but never a protected field or one its role
 //! holds explicitly below `edit`; an update still needs `update`.
-#![expect(clippy::unwrap_used, reason = "a broken fixture should fail the test loudly")]
 
 use chrono::Utc;
 use permset_core::{load_workspace_file, Snapshot};

@@ -23,7 +23,6 @@
 //! the reference evaluator in `tests/reference`, which must agree with the
 //! expectation too. A `<object>_view` check with a record is also asked of
 //! the list predicate (`view_predicate(..).matches(record)`).
-#![expect(clippy::unwrap_used, reason = "a broken fixture should fail the test loudly")]
 
 mod reference;
 
