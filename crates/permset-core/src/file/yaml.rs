@@ -58,6 +58,13 @@ pub struct Key {
     pub line: usize,
 }
 
+/// The line (counting `\n`) of the first `\r` not followed by `\n`, if any.
+fn lone_carriage_return(src: &str) -> Option<usize> {
+    let bytes = src.as_bytes();
+    let at = bytes.iter().enumerate().position(|(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))?;
+    Some(1 + bytes.iter().take(at).filter(|&&b| b == b'\n').count())
+}
+
 /// One key/value pair of a mapping.
 pub type Entry = (Key, Node);
 
@@ -77,6 +84,13 @@ impl Node {
 
 /// Parses one YAML document into a tree. `Ok(None)` for a document without content.
 pub fn parse(src: &str) -> Result<Option<Node>, Vec<FileError>> {
+    if let Some(line) = lone_carriage_return(src) {
+        // YAML counts a lone `\r` as a line break and editors mostly do not,
+        // so every line number after it would point at the wrong line.
+        let message =
+            "a carriage return (`\\r`) without a line feed; save the file with \\n or \\r\\n line endings";
+        return Err(vec![FileError { line, message: message.to_owned() }]);
+    }
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(src);
     loop {
@@ -335,6 +349,21 @@ mod tests {
 
     fn plain(s: &str) -> Value {
         resolve_plain(s)
+    }
+
+    /// A lone `\r` (the fuzzer's find: YAML counted it as a line break, so
+    /// later errors named lines past the end of the file) is refused on
+    /// its own line; `\r\n` line endings load as `\n` ones do.
+    #[test]
+    fn a_lone_carriage_return_is_refused_where_it_is() {
+        let errors =
+            parse("workspace: acme\nusers: { bob: {\r}, ann: {} }\nteams: {}\n").err().unwrap_or_default();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors.first().map(|e| e.line), Some(2));
+        assert!(errors.first().is_some_and(|e| e.message.contains("carriage return")));
+        assert!(parse("workspace: acme\r\nteams: {}\r\n").is_ok());
+        assert_eq!(lone_carriage_return("a\r"), Some(1));
+        assert_eq!(lone_carriage_return("a\r\nb\n"), None);
     }
 
     #[test]
