@@ -36,17 +36,18 @@ fn main() {
             .collect();
         run_checks_ids(&snapshot, &w, &ids)
     } else if which.ends_with("-usage") {
-        run_checks_counted(&snapshot, &w, &requests)
+        run_checks::<true>(&snapshot, &w, &requests)
     } else {
-        run_checks(&snapshot, &w, &requests)
+        run_checks::<false>(&snapshot, &w, &requests)
     };
     let per = start.elapsed().as_nanos() as f64 / (ROUNDS * requests.len()) as f64;
     println!("{which}: {} checks, {allowed} allowed, {per:.0} ns/check", ROUNDS * requests.len());
 }
 
-/// The measured part (`valgrind --tool=callgrind --toggle-collect='*run_checks*'`).
+/// The measured part (`valgrind --tool=callgrind --toggle-collect='*run_checks*'`);
+/// with `COUNTED`, each decision's usage key is built after it, as the server counts.
 #[inline(never)]
-fn run_checks(
+fn run_checks<const COUNTED: bool>(
     snapshot: &Snapshot,
     w: &permset_bench::Workload,
     requests: &[&permset_bench::BenchRequest],
@@ -61,7 +62,11 @@ fn run_checks(
                 before: r.before.and_then(|i| w.records.get(i)),
                 now: w.now,
             };
-            allowed += usize::from(black_box(snapshot.check(black_box(&request))).is_allowed());
+            let decision = black_box(snapshot.check(black_box(&request)));
+            if COUNTED {
+                black_box(snapshot.usage_key(&request, decision.is_allowed()));
+            }
+            allowed += usize::from(decision.is_allowed());
         }
     }
     allowed
@@ -79,32 +84,6 @@ fn run_checks_ids(
         for &(user, perm, record, before) in ids {
             let decision = snapshot.check_ids(black_box(user), black_box(perm), record, before, w.now);
             allowed += usize::from(black_box(decision).is_allowed());
-        }
-    }
-    allowed
-}
-
-/// The measured part with each decision's usage key built as the server does
-/// (`--toggle-collect='*run_checks*'` matches it too).
-#[inline(never)]
-fn run_checks_counted(
-    snapshot: &Snapshot,
-    w: &permset_bench::Workload,
-    requests: &[&permset_bench::BenchRequest],
-) -> usize {
-    let mut allowed = 0usize;
-    for _ in 0..ROUNDS {
-        for r in requests {
-            let request = Request {
-                user: &r.user,
-                permission: &r.permission,
-                record: r.record.and_then(|i| w.records.get(i)),
-                before: r.before.and_then(|i| w.records.get(i)),
-                now: w.now,
-            };
-            let decision = black_box(snapshot.check(black_box(&request)));
-            black_box(snapshot.usage_key(&request, decision.is_allowed()));
-            allowed += usize::from(decision.is_allowed());
         }
     }
     allowed

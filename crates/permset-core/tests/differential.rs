@@ -407,6 +407,15 @@ fn record(spec: &RecordSpec, object: &str) -> Record {
 }
 
 /// The object a permission name acts on, for building its record.
+/// A request's record and state before, as records of its permission's object.
+fn records_of(r: &RequestSpec, permission: &str) -> (Option<Record>, Option<Record>) {
+    let object = object_of(permission);
+    let rec = r.record.as_ref().map(|spec| record(spec, object));
+    let before =
+        r.before.as_ref().map(|b| record(&before_of(&r.record.clone().unwrap_or_default(), b), object));
+    (rec, before)
+}
+
 fn object_of(permission: &str) -> &'static str {
     OBJECTS.iter().copied().find(|o| permission.starts_with(o)).unwrap_or("orders")
 }
@@ -754,13 +763,10 @@ proptest! {
     #[test]
     fn usage_key_names_the_deciding_grant(spec in workspace_spec(), reqs in requests()) {
         let model = build(&spec);
-        let snapshot = compile(&spec, &model);
-        let Some(snapshot) = snapshot else { return Ok(()) };
+        let Some(snapshot) = compile(&spec, &model) else { return Ok(()) };
         for r in &reqs {
             let (user, perm, now) = (user_key(r.user), permission_name(r.permission), hours(r.now));
-            let object = object_of(&perm);
-            let rec = r.record.as_ref().map(|spec| record(spec, object));
-            let bef = r.before.as_ref().map(|before| record(&before_of(&r.record.clone().unwrap_or_default(), before), object));
+            let (rec, bef) = records_of(r, &perm);
             let request = Request { user, permission: &perm, record: rec.as_ref(), before: bef.as_ref(), now };
             let allowed = snapshot.check(&request).is_allowed();
             let Some(key) = snapshot.usage_key(&request, allowed) else {
@@ -795,9 +801,7 @@ proptest! {
         };
         for r in &reqs {
             let (user, perm, now) = (user_key(r.user), permission_name(r.permission), hours(r.now));
-            let object = object_of(&perm);
-            let rec = r.record.as_ref().map(|spec| record(spec, object));
-            let bef = r.before.as_ref().map(|before| record(&before_of(&r.record.clone().unwrap_or_default(), before), object));
+            let (rec, bef) = records_of(r, &perm);
             let request = Request { user, permission: &perm, record: rec.as_ref(), before: bef.as_ref(), now };
             let (Some(user_id), Some(perm_id)) = (snapshot.user_id(user), snapshot.perm_id(&perm)) else { continue };
             let by_name = snapshot.check_scoped(&request, scope_role.as_deref());
