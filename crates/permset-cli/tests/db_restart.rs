@@ -37,16 +37,6 @@ use common::cluster::Cluster;
 use common::Server;
 use serde_json::{json, Value};
 
-const WORKSPACE: &str = r#"
-workspace: outage
-users:
-  olivia: { kind: agent, account_owner: true }
-  tom: { kind: agent }
-assignments:
-  users:
-    tom: [light_agent]
-"#;
-
 /// The longest any request may take to be answered, outage or not: the
 /// server's deadline and a margin for a loaded machine.
 const ANSWER_BOUND: Duration = Duration::from_secs(permset_server::REQUEST_DEADLINE.as_secs() + 2);
@@ -135,28 +125,13 @@ async fn traffic(
 
 /// Waits until `base` is ready again (the database reachable, snapshots current).
 async fn ready(http: &reqwest::Client, base: &str) -> Duration {
-    let started = Instant::now();
-    loop {
-        if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < RECOVERY_BOUND, "{base} did not recover");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::ready_within(http, base, RECOVERY_BOUND).await
 }
 
 /// Tom's `billing_view` on `base`, without `at_least_revision`: (status, allowed, revision).
 async fn tom_billing(http: &reqwest::Client, base: &str, key: &str) -> (u16, Option<bool>, Option<u64>) {
-    let resp = http
-        .post(format!("{base}/v1/workspaces/outage/check"))
-        .bearer_auth(key)
-        .json(&json!({ "user": "tom", "permission": "billing_view" }))
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap();
-    (status, body["allowed"].as_bool(), body["revision"].as_u64())
+    let (status, allowed, body) = common::tom_billing(http, base, "outage", key, None).await;
+    (status, allowed, body["revision"].as_u64())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,7 +151,7 @@ async fn a_database_restart_and_outage_answer_503_and_lose_no_acknowledged_write
     server_a.wait_for(&http, "/readyz").await;
     server_b.wait_for(&http, "/readyz").await;
     let (a, b) = (server_a.base.clone(), server_b.base.clone());
-    common::apply(&http, &a, &key, "outage", WORKSPACE).await;
+    common::apply(&http, &a, &key, "outage", &common::two_agents("outage")).await;
     assert_eq!(tom_billing(&http, &b, &key).await.1, Some(false));
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -201,24 +176,7 @@ async fn a_database_restart_and_outage_answer_503_and_lose_no_acknowledged_write
     cluster_op(&cluster, |c| c.start()).unwrap();
 
     // A's change right after the outage reaches B through its re-subscribed listener.
-    let started = Instant::now();
-    let revision = loop {
-        let resp = http
-            .post(format!("{a}/v1/workspaces/outage/assignments"))
-            .bearer_auth(&key)
-            .json(&json!({ "user": "tom", "role": "billing" }))
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let body: Value = resp.json().await.unwrap();
-        if status == 200 {
-            break body["revision"].as_u64().unwrap();
-        }
-        assert_eq!((status, &body["error"]["code"]), (503, &json!("unavailable")), "{body}");
-        assert!(started.elapsed() < RECOVERY_BOUND, "A did not take writes again");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let revision = common::assign_billing_when_writable(&http, &a, "outage", &key, RECOVERY_BOUND).await;
     let started = Instant::now();
     loop {
         let (status, allowed, at) = tom_billing(&http, &b, &key).await;

@@ -17,39 +17,17 @@ use std::time::{Duration, Instant};
 use common::Server;
 use serde_json::{json, Value};
 
-const WORKSPACE: &str = r#"
-workspace: fleet
-users:
-  olivia: { kind: agent, account_owner: true }
-  tom: { kind: agent }
-assignments:
-  users:
-    tom: [light_agent]
-"#;
-
 /// How long a change may take to reach the other server (generous: the figure is the benchmark's).
 const ARRIVAL_BOUND: Duration = Duration::from_secs(10);
 
-/// `POST /check` on `base` for tom's `billing_view`: (status, allowed, revision).
+/// `common::tom_billing` in this test's workspace.
 async fn tom_billing(
     http: &reqwest::Client,
     base: &str,
     key: &str,
     at_least: Option<u64>,
 ) -> (u16, Option<bool>, Value) {
-    let mut url = format!("{base}/v1/workspaces/fleet/check");
-    if let Some(revision) = at_least {
-        url.push_str(&format!("?at_least_revision={revision}"));
-    }
-    let body = json!({ "user": "tom", "permission": "billing_view" });
-    match http.post(url).bearer_auth(key).json(&body).send().await {
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            let json: Value = resp.json().await.unwrap_or(Value::Null);
-            (status, json["allowed"].as_bool(), json)
-        }
-        Err(error) => panic!("no answer from {base}: {error}"),
-    }
+    common::tom_billing(http, base, "fleet", key, at_least).await
 }
 
 async fn assign(http: &reqwest::Client, base: &str, key: &str, role: &str, method: reqwest::Method) -> u64 {
@@ -98,7 +76,7 @@ async fn two_servers_one_truth_through_notifications_and_a_connection_massacre()
     server_a.wait_for(&http, "/readyz").await;
     server_b.wait_for(&http, "/readyz").await;
     let (a, b) = (server_a.base.clone(), server_b.base.clone());
-    common::apply(&http, &a, &key, "fleet", WORKSPACE).await;
+    common::apply(&http, &a, &key, "fleet", &common::two_agents("fleet")).await;
     // B loads the workspace, then learns of A's change by notification only.
     let (_, allowed, _) = tom_billing(&http, &b, &key, None).await;
     assert_eq!(allowed, Some(false));
@@ -130,33 +108,8 @@ async fn two_servers_one_truth_through_notifications_and_a_connection_massacre()
         }
     }
     // Both recover by themselves; B's listener re-subscribed: A's next change reaches it.
-    let started = Instant::now();
-    loop {
-        let ok = http.get(format!("{a}/readyz")).send().await.is_ok_and(|r| r.status().is_success());
-        if ok {
-            break;
-        }
-        assert!(started.elapsed() < ARRIVAL_BOUND, "server A did not recover");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let started = Instant::now();
-    let revision = loop {
-        let resp = http
-            .post(format!("{a}/v1/workspaces/fleet/assignments"))
-            .bearer_auth(&key)
-            .json(&json!({ "user": "tom", "role": "billing" }))
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap();
-        if status == 200 {
-            break body["revision"].as_u64().unwrap();
-        }
-        assert_eq!(status, 503, "{body}");
-        assert!(started.elapsed() < ARRIVAL_BOUND, "A did not accept writes again");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    common::ready_within(&http, &a, ARRIVAL_BOUND).await;
+    let revision = common::assign_billing_when_writable(&http, &a, "fleet", &key, ARRIVAL_BOUND).await;
     arrives(&http, &b, &key, true).await;
     // Nothing acknowledged was lost: the stored revision is the one acknowledged.
     let (_, _, body) = tom_billing(&http, &b, &key, Some(revision)).await;

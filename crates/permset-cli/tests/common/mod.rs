@@ -1,8 +1,9 @@
 //! Test support for the process-level tests: the real `permset` binary,
 //! `permset serve` as a child process on a free loopback port (killed when
 //! dropped, its stderr kept in a log file), the first key of a workspace
-//! made straight in the database, a workspace file applied over HTTP, and
-//! a private PostgreSQL cluster (`cluster.rs`).
+//! made straight in the database, a workspace file applied over HTTP, the
+//! two-agent workspace and check the multi-server tests share, and a
+//! private PostgreSQL cluster (`cluster.rs`).
 //! Every wait is bounded.
 #![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used)]
 
@@ -117,6 +118,93 @@ pub async fn apply(http: &reqwest::Client, base: &str, key: &str, workspace: &st
         .await
         .unwrap();
     assert_eq!(applied.status(), 200, "{}", applied.text().await.unwrap());
+}
+
+/// The workspace the multi-server tests (`fleet`, `db_restart`) apply: an
+/// account owner, `olivia`, and `tom`, whose `light_agent` role has no
+/// `billing_view` until a test assigns him `billing`.
+pub fn two_agents(workspace: &str) -> String {
+    format!(
+        "workspace: {workspace}
+users:
+  olivia: {{ kind: agent, account_owner: true }}
+  tom: {{ kind: agent }}
+assignments:
+  users:
+    tom: [light_agent]
+"
+    )
+}
+
+/// `POST …/check` of tom's `billing_view` on `base`, with
+/// `at_least_revision` when given: the status, `allowed`, and the body
+/// (every answer carries JSON, a 503 its error).
+pub async fn tom_billing(
+    http: &reqwest::Client,
+    base: &str,
+    workspace: &str,
+    key: &str,
+    at_least: Option<u64>,
+) -> (u16, Option<bool>, serde_json::Value) {
+    let mut url = format!("{base}/v1/workspaces/{workspace}/check");
+    if let Some(revision) = at_least {
+        url.push_str(&format!("?at_least_revision={revision}"));
+    }
+    let body = serde_json::json!({ "user": "tom", "permission": "billing_view" });
+    let resp = http
+        .post(url)
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("no answer from {base}: {error}"));
+    let status = resp.status().as_u16();
+    let json: serde_json::Value =
+        resp.json().await.unwrap_or_else(|error| panic!("a {status} without JSON: {error}"));
+    (status, json["allowed"].as_bool(), json)
+}
+
+/// Waits until `base` answers `/readyz` (a server recovering from an
+/// outage), at most `bound`; how long it took.
+pub async fn ready_within(http: &reqwest::Client, base: &str, bound: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < bound, "{base} did not recover");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Assigns tom `billing` through `base` as soon as it takes writes again
+/// after an outage (until then every answer must be the 503 `unavailable`
+/// error), at most `bound`; the revision acknowledged.
+pub async fn assign_billing_when_writable(
+    http: &reqwest::Client,
+    base: &str,
+    workspace: &str,
+    key: &str,
+    bound: Duration,
+) -> u64 {
+    let started = Instant::now();
+    loop {
+        let resp = http
+            .post(format!("{base}/v1/workspaces/{workspace}/assignments"))
+            .bearer_auth(key)
+            .json(&serde_json::json!({ "user": "tom", "role": "billing" }))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        if status == 200 {
+            return body["revision"].as_u64().unwrap();
+        }
+        assert_eq!((status, &body["error"]["code"]), (503, &serde_json::json!("unavailable")), "{body}");
+        assert!(started.elapsed() < bound, "{base} did not take writes again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The PostgreSQL test database (`PERMSET_TEST_POSTGRES`), or `None` after a
